@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The kernels are compiled for one CPU: `native` (the build machine) unless
+// RESNET_DDP_TARGET_CPU names another (e.g. `x86-64` for a portable binary,
+// `znver4` for AVX-512 cluster nodes). Without it swiftc targets baseline SSE2
+// and the SIMD16 convolutions run several times slower.
+let targetCPU = Context.environment["RESNET_DDP_TARGET_CPU"] ?? "native"
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", targetCPU]),
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "resnet-ddp",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "resnet-ddp", targets: ["resnet-ddp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "TensorCore", swiftSettings: kernelFlags),
+        .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
+        .target(name: "Models", dependencies: ["Layers"]),
+        .target(name: "CIFAR", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
+        .target(name: "Training", dependencies: ["Layers", "Models", "CIFAR"]),
+        .executableTarget(
+            name: "resnet-ddp",
+            dependencies: [
+                "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Models"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        .testTarget(name: "CIFARTests", dependencies: ["CIFAR"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

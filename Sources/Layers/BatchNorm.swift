@@ -1,0 +1,167 @@
+import TensorCore
+
+/// Batch normalization over N, H, W per channel (eps 1e-5, running-statistics momentum 0.1,
+/// running variance unbiased as in PyTorch), optionally fused with the ReLU that follows it.
+public final class BatchNorm: Layer {
+    public let channels: Int
+    public let fusedReLU: Bool
+    public let momentum: Float = 0.1
+    public let epsilon: Double = 1e-5
+    public let scale: ParameterView        // gamma
+    public let shift: ParameterView        // beta
+    public let runningMean: ParameterView
+    public let runningVariance: ParameterView
+    private let store: ParameterStore
+    private let pool: ComputePool
+    private let sums: ChannelSums
+
+    private var input: Tensor?             // [N, H, W, C]
+    private var output: Tensor?            // [N, H, W, C]; its sign is the ReLU mask in backward
+    private var inputGradient: Tensor?
+    private var mean = [Float]()           // batch mean used in the last training forward
+    private var inverseStd = [Float]()
+
+    public init(_ name: String, channels: Int, fusedReLU: Bool, store: ParameterStore, pool: ComputePool) {
+        self.channels = channels
+        self.fusedReLU = fusedReLU
+        self.store = store
+        self.pool = pool
+        sums = ChannelSums(channels: channels)
+        scale = store.reserve("\(name).weight", count: channels, initializer: .constant(1))
+        shift = store.reserve("\(name).bias", count: channels, initializer: .constant(0))
+        runningMean = store.reserve("\(name).running_mean", count: channels, kind: .state, initializer: .constant(0))
+        runningVariance = store.reserve("\(name).running_var", count: channels, kind: .state, initializer: .constant(1))
+    }
+
+    deinit { sums.deallocate() }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let d = x.nhwc
+        precondition(d.c == channels, "batch norm expects \(channels) channels, got \(d.c)")
+        let y = Tensor.reusing(output, shape: x.shape)
+        let gamma = store.pointer(scale), beta = store.pointer(shift)
+        let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
+        var a = [Float](repeating: 0, count: channels), b = a   // y = a * x + b
+        if mode == .training {
+            let xp = UnsafePointer(x.pointer)
+            let (sum, sumSquares) = sums.compute(batch: d.n, pool: pool, row: { n, row, block in
+                var s = SIMD16<Float>(), q = SIMD16<Float>()
+                var p = xp + ((n * d.h + row) * d.w) * d.c + block * 16
+                for _ in 0..<d.w {
+                    let v = load16(p)
+                    s += v
+                    q.addProduct(v, v)
+                    p += d.c
+                }
+                return (s, q)
+            }, height: d.h)
+            let m = Double(d.n * d.h * d.w)
+            mean = [Float](repeating: 0, count: channels)
+            inverseStd = mean
+            for c in 0..<channels {
+                let mu = sum[c] / m
+                let variance = max(sumSquares[c] / m - mu * mu, 0)
+                mean[c] = Float(mu)
+                inverseStd[c] = Float(1 / (variance + epsilon).squareRoot())
+                a[c] = gamma[c] * inverseStd[c]
+                b[c] = beta[c] - mean[c] * a[c]
+                rMean[c] = (1 - momentum) * rMean[c] + momentum * Float(mu)
+                rVar[c] = (1 - momentum) * rVar[c] + momentum * Float(variance * m / max(m - 1, 1))
+            }
+            input = x
+        } else {
+            for c in 0..<channels {
+                a[c] = gamma[c] / (rVar[c] + Float(epsilon)).squareRoot()
+                b[c] = beta[c] - rMean[c] * a[c]
+            }
+            input = nil
+        }
+        applyAffine(x: x, y: y, a: a, b: b)
+        output = y
+        return y
+    }
+
+    private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float]) {
+        let d = x.nhwc
+        let pixels = d.h * d.w, relu = fusedReLU, blocks = channels / 16
+        let io = UncheckedSendable((x.pointer, y.pointer))
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                let coefficients = UncheckedSendable((a.baseAddress!, b.baseAddress!))
+                pool.forEach(d.n) { n in
+                    let (xp, yp) = io.value
+                    let (ap, bp) = coefficients.value
+                    for block in 0..<blocks {
+                        let va = load16(ap + block * 16), vb = load16(bp + block * 16)
+                        var offset = n * pixels * d.c + block * 16
+                        for _ in 0..<pixels {
+                            var v = load16(xp + offset) * va + vb
+                            if relu { v = pointwiseMax(v, .zero) }
+                            store16(v, yp + offset)
+                            offset += d.c
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input, let y = output else { preconditionFailure("backward without a training forward") }
+        let d = x.nhwc
+        let m = Float(d.n * d.h * d.w), relu = fusedReLU, blocks = channels / 16
+        let (xp, yp, gp) = (UnsafePointer(x.pointer), UnsafePointer(y.pointer), UnsafePointer(dy.pointer))
+        // dz = dy masked by the fused ReLU; sums of dz and dz * (x - mean), per channel.
+        let (sumDz, sumDzCentered) = mean.withUnsafeBufferPointer { meanBuffer in
+            let mp = meanBuffer.baseAddress!
+            return sums.compute(batch: d.n, pool: pool, row: { n, row, block in
+                var s = SIMD16<Float>(), q = SIMD16<Float>()
+                let mu = load16(mp + block * 16)
+                var offset = ((n * d.h + row) * d.w) * d.c + block * 16
+                for _ in 0..<d.w {
+                    var dz = load16(gp + offset)
+                    if relu { dz.replace(with: 0, where: load16(yp + offset) .<= 0) }
+                    s += dz
+                    q.addProduct(dz, load16(xp + offset) - mu)
+                    offset += d.c
+                }
+                return (s, q)
+            }, height: d.h)
+        }
+        let gamma = store.pointer(scale)
+        let dGamma = store.gradient(scale), dBeta = store.gradient(shift)
+        // dx = k * dz - c * x + e, with k = gamma * istd, c = k * istd^2 * mean(dz * (x - mu)),
+        // e = c * mu - k * mean(dz).
+        var k = [Float](repeating: 0, count: channels), c = k, e = k
+        for ch in 0..<channels {
+            let istd = inverseStd[ch]
+            dGamma[ch] += Float(sumDzCentered[ch]) * istd
+            dBeta[ch] += Float(sumDz[ch])
+            k[ch] = gamma[ch] * istd
+            c[ch] = k[ch] * istd * istd * Float(sumDzCentered[ch]) / m
+            e[ch] = c[ch] * mean[ch] - k[ch] * Float(sumDz[ch]) / m
+        }
+        let dx = Tensor.reusing(inputGradient, shape: x.shape)
+        let pixels = d.h * d.w
+        let out = UncheckedSendable(dx.pointer)
+        let coefficients = UncheckedSendable((k, c, e))
+        pool.forEach(d.n) { n in
+            let (k, c, e) = coefficients.value
+            k.withUnsafeBufferPointer { kp in c.withUnsafeBufferPointer { cp in e.withUnsafeBufferPointer { ep in
+                for block in 0..<blocks {
+                    let vk = load16(kp.baseAddress! + block * 16), vc = load16(cp.baseAddress! + block * 16)
+                    let ve = load16(ep.baseAddress! + block * 16)
+                    var offset = n * pixels * d.c + block * 16
+                    for _ in 0..<pixels {
+                        var dz = load16(gp + offset)
+                        if relu { dz.replace(with: 0, where: load16(yp + offset) .<= 0) }
+                        store16(vk * dz - vc * load16(xp + offset) + ve, out.value + offset)
+                        offset += d.c
+                    }
+                }
+            }}}
+        }
+        inputGradient = dx
+        return dx
+    }
+}

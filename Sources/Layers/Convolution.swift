@@ -1,0 +1,62 @@
+import TensorCore
+
+/// 3x3 convolution, padding 1, no bias (batch norm follows every one), stride 1 or 2.
+public final class Convolution: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let stride: Int
+    /// The first layer's input is the image: its gradient is never needed.
+    public let computesInputGradient: Bool
+    public let weights: ParameterView
+    private let store: ParameterStore
+    private let pool: ComputePool
+
+    private var input: Tensor?                 // [N, H, W, Cin], kept for backward-weights
+    private var output: Tensor?                // [N, H/s, W/s, Cout]
+    private var inputGradient: Tensor?         // [N, H, W, Cin]
+    private var scratch = FloatStorage(count: 0)
+    private let transposed: FloatStorage       // [3][3][Cout][Cin]
+
+    public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int,
+                computesInputGradient: Bool = true, store: ParameterStore, pool: ComputePool) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.stride = stride
+        self.computesInputGradient = computesInputGradient
+        self.store = store
+        self.pool = pool
+        weights = store.reserve("\(name).weight", count: 9 * inChannels * outChannels,
+                                initializer: .he(fanIn: 9 * inChannels))
+        transposed = FloatStorage(count: 9 * inChannels * outChannels)
+    }
+
+    private func shape(of x: Tensor) -> Conv3x3Shape {
+        let d = x.nhwc
+        precondition(d.c == inChannels, "convolution expects \(inChannels) channels, got \(d.c)")
+        return Conv3x3Shape(batch: d.n, height: d.h, width: d.w, inChannels: inChannels, outChannels: outChannels, stride: stride)
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let s = shape(of: x)
+        let y = Tensor.reusing(output, shape: s.outputShape)
+        Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s, pool: pool)
+        output = y
+        input = mode == .training ? x : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("backward without a training forward") }
+        let s = shape(of: x)
+        let needed = Conv3x3.weightGradientScratchCount(s)
+        if scratch.count < needed { scratch = FloatStorage(count: needed) }
+        Conv3x3.backwardWeights(input: x.pointer, outputGradient: dy.pointer, weightGradient: store.gradient(weights),
+                                scratch: scratch.pointer, shape: s, pool: pool)
+        guard computesInputGradient else { return dy }
+        let dx = Tensor.reusing(inputGradient, shape: s.inputShape)
+        Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
+                             transposedScratch: transposed.pointer, shape: s, pool: pool)
+        inputGradient = dx
+        return dx
+    }
+}

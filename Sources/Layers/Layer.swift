@@ -1,0 +1,33 @@
+import TensorCore
+
+/// Training uses batch statistics in batch norm and keeps what backward needs;
+/// inference uses running statistics and keeps nothing.
+public enum Mode: Sendable {
+    case training
+    case inference
+}
+
+/// A layer with an explicit forward and backward pass and no general autograd.
+///
+/// `forward` keeps what `backward` needs (named caches). `backward` adds the parameter
+/// gradients into the shared gradient buffer and returns the input gradient. Returned tensors
+/// are the layer's own reusable buffers: valid until the layer runs again.
+public protocol Layer: AnyObject {
+    func forward(_ input: Tensor, mode: Mode) -> Tensor
+    func backward(_ outputGradient: Tensor) -> Tensor
+}
+
+/// Layers run one after another.
+public final class Sequential: Layer {
+    public let layers: [any Layer]
+
+    public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        layers.reduce(input) { $1.forward($0, mode: mode) }
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        layers.reversed().reduce(outputGradient) { $1.backward($0) }
+    }
+}

@@ -1,0 +1,52 @@
+import TensorCore
+
+/// The paper's CIFAR building block: conv-BN-ReLU-conv-BN, plus the shortcut, then ReLU.
+/// With `residual == false` it is the plain block (no shortcut) used for the plain nets.
+/// When the block halves the resolution and doubles the channels, the shortcut is option A:
+/// stride-2 subsampling with zero-padded channels, no parameters.
+public final class ResidualBlock: Layer {
+    public let residual: Bool
+    public let first: Convolution
+    public let firstNorm: BatchNorm
+    public let second: Convolution
+    public let secondNorm: BatchNorm
+    private let pool: ComputePool
+
+    private var output: Tensor?            // relu(secondNorm + shortcut), mask for backward
+    private var sumGradient: Tensor?       // gradient at the sum before the final ReLU
+    private var inputShape: [Int] = []
+
+    public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int, residual: Bool,
+                store: ParameterStore, pool: ComputePool) {
+        self.residual = residual
+        self.pool = pool
+        first = Convolution("\(name).conv1", inChannels: inChannels, outChannels: outChannels, stride: stride, store: store, pool: pool)
+        firstNorm = BatchNorm("\(name).bn1", channels: outChannels, fusedReLU: true, store: store, pool: pool)
+        second = Convolution("\(name).conv2", inChannels: outChannels, outChannels: outChannels, stride: 1, store: store, pool: pool)
+        secondNorm = BatchNorm("\(name).bn2", channels: outChannels, fusedReLU: !residual, store: store, pool: pool)
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        inputShape = x.shape
+        let h = firstNorm.forward(first.forward(x, mode: mode), mode: mode)
+        let branch = secondNorm.forward(second.forward(h, mode: mode), mode: mode)
+        guard residual else { return branch }
+        let y = Tensor.reusing(output, shape: branch.shape)
+        OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
+        output = y
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard residual else {
+            return first.backward(firstNorm.backward(second.backward(secondNorm.backward(dy))))
+        }
+        guard let y = output else { preconditionFailure("backward without forward") }
+        let dz = Tensor.reusing(sumGradient, shape: dy.shape)
+        ElementWise.reluBackward(outputGradient: dy, output: y, into: dz, pool: pool)
+        sumGradient = dz
+        let dx = first.backward(firstNorm.backward(second.backward(secondNorm.backward(dz))))
+        OptionAShortcut.addBackward(sumGradient: dz, into: dx, pool: pool)
+        return dx
+    }
+}

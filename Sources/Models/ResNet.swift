@@ -1,0 +1,38 @@
+import Layers
+import TensorCore
+
+/// A network of `Architecture` built from the engine's layers, with its parameter store.
+/// Input: images [N, 32, 32, 3] (NHWC); output: logits [N, 10].
+public final class ResNet {
+    public let architecture: Architecture
+    public let store: ParameterStore
+    public let body: Sequential
+
+    public init(_ architecture: Architecture, seed: UInt64, pool: ComputePool) {
+        self.architecture = architecture
+        let store = ParameterStore()
+        var layers: [any Layer] = [
+            Convolution("conv1", inChannels: 3, outChannels: 16, stride: 1, computesInputGradient: false, store: store, pool: pool),
+            BatchNorm("bn1", channels: 16, fusedReLU: true, store: store, pool: pool),
+        ]
+        var channels = 16
+        for (stage, width) in Architecture.stageChannels.enumerated() {
+            for block in 0..<architecture.blocksPerStage {
+                let stride = (stage > 0 && block == 0) ? 2 : 1
+                layers.append(ResidualBlock("layer\(stage + 1).\(block)", inChannels: channels, outChannels: width,
+                                            stride: stride, residual: architecture.residual, store: store, pool: pool))
+                channels = width
+            }
+        }
+        layers.append(GlobalAveragePool())
+        layers.append(Linear("fc", inFeatures: channels, outFeatures: Architecture.classes, store: store))
+        store.finalize(seed: seed)
+        self.store = store
+        body = Sequential(layers)
+    }
+
+    public func forward(_ images: Tensor, mode: Mode) -> Tensor { body.forward(images, mode: mode) }
+
+    /// Adds the parameter gradients for d(loss)/d(logits) into `store.gradients`.
+    public func backward(_ logitsGradient: Tensor) { _ = body.backward(logitsGradient) }
+}

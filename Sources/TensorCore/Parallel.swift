@@ -1,0 +1,39 @@
+import Dispatch
+
+/// How many threads the engine may use. Work is split into items whose partition does not
+/// depend on the thread count, so results are the same for 1 or 2 threads.
+public struct ComputePool: Sendable {
+    public let threads: Int
+
+    public init(threads: Int) {
+        precondition(threads >= 1, "threads must be at least 1")
+        self.threads = threads
+    }
+
+    public static let serial = ComputePool(threads: 1)
+
+    /// Runs `body(i)` for i in 0..<count, items interleaved over the threads (static schedule).
+    public func forEach(_ count: Int, _ body: (Int) -> Void) {
+        let workers = min(threads, count)
+        if workers <= 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            let task = UncheckedSendable(escapable)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var i = worker
+                while i < count {
+                    task.value(i)
+                    i += workers
+                }
+            }
+        }
+    }
+}
+
+/// Wraps a value whose concurrent use is made safe by the caller (disjoint writes per item).
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+}
