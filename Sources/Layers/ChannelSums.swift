@@ -24,24 +24,24 @@ struct ChannelSums {
         let blocks = channels / 16
         let groups = min(batch, Self.maxGroups)
         withoutActuallyEscaping(row) { row in
-        let state = UncheckedSendable((scratch, row))
-        pool.forEach(groups) { g in
-            let (scratch, row) = state.value
-            let first = scratch + g * 2 * blocks, second = first + blocks
-            for b in 0..<blocks { first[b] = .zero; second[b] = .zero }
-            for n in (g * batch / groups)..<((g + 1) * batch / groups) {
-                for b in 0..<blocks {
-                    var s = SIMD16<Double>(), q = SIMD16<Double>()
-                    for y in 0..<height {
-                        let (rs, rq) = row(n, y, b)
-                        s += SIMD16<Double>(rs)
-                        q += SIMD16<Double>(rq)
+            let state = UncheckedSendable((scratch, row))
+            pool.forEach(groups) { g in
+                let (scratch, row) = state.value
+                let first = scratch + g * 2 * blocks, second = first + blocks
+                for b in 0..<blocks { first[b] = .zero; second[b] = .zero }
+                for n in (g * batch / groups)..<((g + 1) * batch / groups) {
+                    for b in 0..<blocks {
+                        var s = SIMD16<Double>(), q = SIMD16<Double>()
+                        for y in 0..<height {
+                            let (rs, rq) = row(n, y, b)
+                            s += SIMD16<Double>(rs)
+                            q += SIMD16<Double>(rq)
+                        }
+                        first[b] += s
+                        second[b] += q
                     }
-                    first[b] += s
-                    second[b] += q
                 }
             }
-        }
         }
         var first = [Double](repeating: 0, count: channels), second = first
         for g in 0..<groups {

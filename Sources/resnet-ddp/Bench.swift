@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import Models
+import Training
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training and inference throughput on synthetic data (build with -c release).",
+        discussion: """
+            Training = forward + loss + backward + SGD step. Reports the median of the timed steps and the \
+            achieved GFLOP/s (2 FLOP per multiply-accumulate; training counts 3x the forward MACs).
+            """)
+
+    @Option(help: "Depths to measure, comma-separated.")
+    var depths = "20,56"
+
+    @Option(help: "Thread counts to measure, comma-separated.")
+    var threads = "1,2"
+
+    @Option(help: "Modes, comma-separated: train, inference.")
+    var modes = "train,inference"
+
+    @Option(help: "Images per step.")
+    var batchSize = 128
+
+    @Option(help: "Timed steps per measurement (the median is reported).")
+    var steps = 20
+
+    @Option(help: "Untimed steps before timing.")
+    var warmup = 3
+
+    @Flag(help: "One JSON object per line (keys: model, mode, threads, batch, images_per_second, gflops, median_ms).")
+    var json = false
+
+    func validate() throws {
+        guard batchSize >= 1, steps >= 1, warmup >= 0 else { throw ValidationError("--batch-size and --steps must be >= 1, --warmup >= 0") }
+        _ = try parsedDepths()
+        _ = try parsedThreads()
+        _ = try parsedModes()
+    }
+
+    func parsedDepths() throws -> [Architecture] {
+        try depths.split(separator: ",").map {
+            guard let d = Int($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--depths: '\($0)' is not a number") }
+            do { return try Architecture(depth: d) } catch { throw ValidationError("--depths: \(error)") }
+        }
+    }
+
+    func parsedThreads() throws -> [Int] {
+        try threads.split(separator: ",").map {
+            guard let t = Int($0.trimmingCharacters(in: .whitespaces)), t >= 1 else {
+                throw ValidationError("--threads: '\($0)' is not a positive number")
+            }
+            return t
+        }
+    }
+
+    func parsedModes() throws -> [Benchmark.Kind] {
+        try modes.split(separator: ",").map {
+            guard let kind = Benchmark.Kind(rawValue: $0.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--modes: '\($0)' is not train or inference")
+            }
+            return kind
+        }
+    }
+
+    func run() throws {
+        if !json {
+            print("model       mode       threads  batch   median ms   images/s   GFLOP/s")
+        }
+        for architecture in try parsedDepths() {
+            for mode in try parsedModes() {
+                for threadCount in try parsedThreads() {
+                    let r = Benchmark.run(architecture, kind: mode, threads: threadCount, batch: batchSize,
+                                          warmup: warmup, steps: steps)
+                    if json {
+                        print(String(format: "{\"model\":\"%@\",\"mode\":\"%@\",\"threads\":%d,\"batch\":%d,"
+                                     + "\"images_per_second\":%.1f,\"gflops\":%.1f,\"median_ms\":%.2f}",
+                                     r.model, r.kind.rawValue, r.threads, r.batch, r.imagesPerSecond, r.gflops,
+                                     r.medianSeconds * 1000))
+                    } else {
+                        print(r.model.padding(toLength: 11, withPad: " ", startingAt: 0)
+                              + " " + r.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                              + String(format: " %7d  %5d  %10.2f  %9.1f  %8.1f", r.threads, r.batch,
+                                       r.medianSeconds * 1000, r.imagesPerSecond, r.gflops))
+                    }
+                    fflush(nil)  // show each figure as it is measured
+                }
+            }
+        }
+    }
+}
