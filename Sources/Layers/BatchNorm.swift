@@ -2,7 +2,10 @@ import TensorCore
 
 /// Batch normalization over N, H, W per channel (eps 1e-5, running-statistics momentum 0.1,
 /// running variance unbiased as in PyTorch), optionally fused with the ReLU that follows it.
+/// With a `reducer`, the statistics are those of the whole distributed batch (synchronized
+/// batch norm); without one, of this process's images.
 public final class BatchNorm: Layer {
+    public var reducer: (any StatisticsReducer)?
     public let channels: Int
     public let fusedReLU: Bool
     public let momentum: Float = 0.1
@@ -13,7 +16,7 @@ public final class BatchNorm: Layer {
     public let runningVariance: ParameterView
     private let store: ParameterStore
     private let pool: ComputePool
-    private let sums: ChannelSums
+    private var sums: ChannelSums
 
     private var input: Tensor?             // [N, H, W, C]
     private var output: Tensor?            // [N, H, W, C]; its sign is the ReLU mask in backward
@@ -35,7 +38,7 @@ public final class BatchNorm: Layer {
 
     deinit { sums.deallocate() }
 
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let d = x.nhwc
         precondition(d.c == channels, "batch norm expects \(channels) channels, got \(d.c)")
         let y = Tensor.reusing(output, shape: x.shape)
@@ -44,7 +47,7 @@ public final class BatchNorm: Layer {
         var a = [Float](repeating: 0, count: channels), b = a   // y = a * x + b
         if mode == .training {
             let xp = UnsafePointer(x.pointer)
-            let (sum, sumSquares) = sums.compute(batch: d.n, pool: pool, row: { n, row, block in
+            sums.compute(batch: d.n, height: d.h, pool: pool) { n, row, block in
                 var s = SIMD16<Float>(), q = SIMD16<Float>()
                 var p = xp + ((n * d.h + row) * d.w) * d.c + block * 16
                 for _ in 0..<d.w {
@@ -54,8 +57,12 @@ public final class BatchNorm: Layer {
                     p += d.c
                 }
                 return (s, q)
-            }, height: d.h)
-            let m = Double(d.n * d.h * d.w)
+            }
+            var totals = sums.totals(batch: d.n, scale: FixedPoint.statisticsScale)
+            try reducer?.allReduce(&totals)
+            let m = Double(totals[2 * channels]) * Double(d.h * d.w)
+            let sum = totals[0..<channels].map { FixedPoint.decode($0, scale: FixedPoint.statisticsScale) }
+            let sumSquares = totals[channels..<(2 * channels)].map { FixedPoint.decode($0, scale: FixedPoint.statisticsScale) }
             mean = [Float](repeating: 0, count: channels)
             inverseStd = mean
             for c in 0..<channels {
@@ -106,15 +113,15 @@ public final class BatchNorm: Layer {
         }
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor) throws -> Tensor {
         guard let x = input, let y = output else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
-        let m = Float(d.n * d.h * d.w), relu = fusedReLU, blocks = channels / 16
+        let relu = fusedReLU, blocks = channels / 16
         let (xp, yp, gp) = (UnsafePointer(x.pointer), UnsafePointer(y.pointer), UnsafePointer(dy.pointer))
-        // dz = dy masked by the fused ReLU; sums of dz and dz * (x - mean), per channel.
-        let (sumDz, sumDzCentered) = mean.withUnsafeBufferPointer { meanBuffer in
+        // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel.
+        mean.withUnsafeBufferPointer { meanBuffer in
             let mp = meanBuffer.baseAddress!
-            return sums.compute(batch: d.n, pool: pool, row: { n, row, block in
+            sums.compute(batch: d.n, height: d.h, pool: pool) { n, row, block in
                 var s = SIMD16<Float>(), q = SIMD16<Float>()
                 let mu = load16(mp + block * 16)
                 var offset = ((n * d.h + row) * d.w) * d.c + block * 16
@@ -126,20 +133,32 @@ public final class BatchNorm: Layer {
                     offset += d.c
                 }
                 return (s, q)
-            }, height: d.h)
+            }
         }
+        // Parameter gradients per image, in fixed point: dbeta = sum dz, dgamma = istd * sum dz (x - mu).
+        let dGamma = store.accumulator(scale), dBeta = store.accumulator(shift)
+        for n in 0..<d.n {
+            let s = sums.first(n), q = sums.second(n)
+            for ch in 0..<channels {
+                dBeta[ch] &+= FixedPoint.encode(s[ch], scale: FixedPoint.gradientScale)
+                dGamma[ch] &+= FixedPoint.encode(q[ch] * Double(inverseStd[ch]), scale: FixedPoint.gradientScale)
+            }
+        }
+        // Backward sums are as small as gradients: gradient scale.
+        var totals = sums.totals(batch: d.n, scale: FixedPoint.gradientScale)
+        try reducer?.allReduce(&totals)
+        let m = Float(Double(totals[2 * channels]) * Double(d.h * d.w))
         let gamma = store.pointer(scale)
-        let dGamma = store.gradient(scale), dBeta = store.gradient(shift)
         // dx = k * dz - c * x + e, with k = gamma * istd, c = k * istd^2 * mean(dz * (x - mu)),
         // e = c * mu - k * mean(dz).
         var k = [Float](repeating: 0, count: channels), c = k, e = k
         for ch in 0..<channels {
             let istd = inverseStd[ch]
-            dGamma[ch] += Float(sumDzCentered[ch]) * istd
-            dBeta[ch] += Float(sumDz[ch])
+            let sumDz = Float(FixedPoint.decode(totals[ch], scale: FixedPoint.gradientScale))
+            let sumDzCentered = Float(FixedPoint.decode(totals[channels + ch], scale: FixedPoint.gradientScale))
             k[ch] = gamma[ch] * istd
-            c[ch] = k[ch] * istd * istd * Float(sumDzCentered[ch]) / m
-            e[ch] = c[ch] * mean[ch] - k[ch] * Float(sumDz[ch]) / m
+            c[ch] = k[ch] * istd * istd * sumDzCentered / m
+            e[ch] = c[ch] * mean[ch] - k[ch] * sumDz / m
         }
         let dx = Tensor.reusing(inputGradient, shape: x.shape)
         let pixels = d.h * d.w

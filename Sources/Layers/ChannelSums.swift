@@ -1,58 +1,73 @@
 import TensorCore
 
-/// Two per-channel sums over an NHWC batch, `sum f` and `sum g`, computed per fixed image group
-/// and added in group order, so the result does not depend on the thread count. Each image is
-/// summed row by row in Float (32 values) and rows are added in Double.
+/// Two per-channel sums of every image of an NHWC batch, `sum f` and `sum g`, in Double. Each
+/// image is summed row by row in Float (one row = 8 to 32 values) and the rows in Double; the
+/// per-image results are then combined exactly in fixed point by the caller, so nothing depends
+/// on how images are split over threads or workers.
 struct ChannelSums {
     let channels: Int
-    private let scratch: UnsafeMutablePointer<SIMD16<Double>>  // [group][2][blocks]
-    private static let maxGroups = 8
+    private(set) var perImage: UnsafeMutablePointer<Double>   // [image][2][channels]
+    private var capacity = 0
 
     init(channels: Int) {
         precondition(channels % 16 == 0, "channels must be a multiple of 16")
         self.channels = channels
-        scratch = .allocate(capacity: Self.maxGroups * 2 * (channels / 16))
+        perImage = .allocate(capacity: 1)
     }
 
-    func deallocate() { scratch.deallocate() }
+    func deallocate() { perImage.deallocate() }
+
+    /// `first(image) [c]` and `second(image) [c]` after `compute`.
+    func first(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + image * 2 * channels }
+    func second(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + (image * 2 + 1) * channels }
 
     /// `row(image, y, block)` returns the two Float partial sums of one image row for one
     /// 16-channel block.
-    func compute(batch: Int, pool: ComputePool,
-                 row: (_ image: Int, _ y: Int, _ block: Int) -> (SIMD16<Float>, SIMD16<Float>),
-                 height: Int) -> (first: [Double], second: [Double]) {
+    mutating func compute(batch: Int, height: Int, pool: ComputePool,
+                          row: (_ image: Int, _ y: Int, _ block: Int) -> (SIMD16<Float>, SIMD16<Float>)) {
+        if capacity < batch {
+            perImage.deallocate()
+            perImage = .allocate(capacity: batch * 2 * channels)
+            capacity = batch
+        }
         let blocks = channels / 16
-        let groups = min(batch, Self.maxGroups)
+        let target = UncheckedSendable(perImage)
+        let channels = self.channels
         withoutActuallyEscaping(row) { row in
-            let state = UncheckedSendable((scratch, row))
-            pool.forEach(groups) { g in
-                let (scratch, row) = state.value
-                let first = scratch + g * 2 * blocks, second = first + blocks
-                for b in 0..<blocks { first[b] = .zero; second[b] = .zero }
-                for n in (g * batch / groups)..<((g + 1) * batch / groups) {
-                    for b in 0..<blocks {
-                        var s = SIMD16<Double>(), q = SIMD16<Double>()
-                        for y in 0..<height {
-                            let (rs, rq) = row(n, y, b)
-                            s += SIMD16<Double>(rs)
-                            q += SIMD16<Double>(rq)
-                        }
-                        first[b] += s
-                        second[b] += q
+            let body = UncheckedSendable(row)
+            pool.forEach(batch) { n in
+                let out = target.value + n * 2 * channels
+                for b in 0..<blocks {
+                    var s = SIMD16<Double>(), q = SIMD16<Double>()
+                    for y in 0..<height {
+                        let (rs, rq) = body.value(n, y, b)
+                        s += SIMD16<Double>(rs)
+                        q += SIMD16<Double>(rq)
                     }
+                    UnsafeMutableRawPointer(out + b * 16).storeBytes(of: s, as: SIMD16<Double>.self)
+                    UnsafeMutableRawPointer(out + channels + b * 16).storeBytes(of: q, as: SIMD16<Double>.self)
                 }
             }
         }
-        var first = [Double](repeating: 0, count: channels), second = first
-        for g in 0..<groups {
-            for b in 0..<blocks {
-                let s = scratch[g * 2 * blocks + b], q = scratch[g * 2 * blocks + blocks + b]
-                for j in 0..<16 {
-                    first[b * 16 + j] += s[j]
-                    second[b * 16 + j] += q[j]
-                }
-            }
-        }
-        return (first, second)
     }
+
+    /// Batch totals in fixed point at `scale`: [sum f | sum g | image count].
+    func totals(batch: Int, scale: Double) -> [Int64] {
+        var totals = [Int64](repeating: 0, count: 2 * channels + 1)
+        for n in 0..<batch {
+            let s = first(n), q = second(n)
+            for c in 0..<channels {
+                totals[c] &+= FixedPoint.encode(s[c], scale: scale)
+                totals[channels + c] &+= FixedPoint.encode(q[c], scale: scale)
+            }
+        }
+        totals[2 * channels] = Int64(batch)
+        return totals
+    }
+}
+
+/// Sums batch-norm statistics over the replicas of a distributed run (synchronized batch norm).
+/// Values are fixed-point integers, so the sum is exact and the same on every replica.
+public protocol StatisticsReducer: AnyObject {
+    func allReduce(_ values: inout [Int64]) throws
 }

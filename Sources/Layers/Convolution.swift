@@ -14,7 +14,8 @@ public final class Convolution: Layer {
     private var input: Tensor?                 // [N, H, W, Cin], kept for backward-weights
     private var output: Tensor?                // [N, H/s, W/s, Cout]
     private var inputGradient: Tensor?         // [N, H, W, Cin]
-    private var scratch = FloatStorage(count: 0)
+    private var scratch = UnsafeMutablePointer<Int64>.allocate(capacity: 1)   // per-thread partial sums
+    private var scratchCapacity = 0
     private let transposed: FloatStorage       // [3][3][Cout][Cin]
 
     public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int,
@@ -30,13 +31,15 @@ public final class Convolution: Layer {
         transposed = FloatStorage(count: 9 * inChannels * outChannels)
     }
 
+    deinit { scratch.deallocate() }
+
     private func shape(of x: Tensor) -> Conv3x3Shape {
         let d = x.nhwc
         precondition(d.c == inChannels, "convolution expects \(inChannels) channels, got \(d.c)")
         return Conv3x3Shape(batch: d.n, height: d.h, width: d.w, inChannels: inChannels, outChannels: outChannels, stride: stride)
     }
 
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let s = shape(of: x)
         let y = Tensor.reusing(output, shape: s.outputShape)
         Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s, pool: pool)
@@ -45,13 +48,17 @@ public final class Convolution: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor) throws -> Tensor {
         guard let x = input else { preconditionFailure("backward without a training forward") }
         let s = shape(of: x)
-        let needed = Conv3x3.weightGradientScratchCount(s)
-        if scratch.count < needed { scratch = FloatStorage(count: needed) }
-        Conv3x3.backwardWeights(input: x.pointer, outputGradient: dy.pointer, weightGradient: store.gradient(weights),
-                                scratch: scratch.pointer, shape: s, pool: pool)
+        let needed = Conv3x3.weightGradientScratchCount(s, pool: pool)
+        if scratchCapacity < needed {
+            scratch.deallocate()
+            scratch = .allocate(capacity: needed)
+            scratchCapacity = needed
+        }
+        Conv3x3.backwardWeights(input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
+                                scratch: scratch, shape: s, pool: pool)
         guard computesInputGradient else { return dy }
         let dx = Tensor.reusing(inputGradient, shape: s.inputShape)
         Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,

@@ -13,8 +13,9 @@ public enum Mode: Sendable {
 /// gradients into the shared gradient buffer and returns the input gradient. Returned tensors
 /// are the layer's own reusable buffers: valid until the layer runs again.
 public protocol Layer: AnyObject {
-    func forward(_ input: Tensor, mode: Mode) -> Tensor
-    func backward(_ outputGradient: Tensor) -> Tensor
+    /// Throws only when a distributed reduction inside the layer fails.
+    func forward(_ input: Tensor, mode: Mode) throws -> Tensor
+    func backward(_ outputGradient: Tensor) throws -> Tensor
 }
 
 /// Layers run one after another.
@@ -23,11 +24,11 @@ public final class Sequential: Layer {
 
     public init(_ layers: [any Layer]) { self.layers = layers }
 
-    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
-        layers.reduce(input) { $1.forward($0, mode: mode) }
+    public func forward(_ input: Tensor, mode: Mode) throws -> Tensor {
+        try layers.reduce(input) { try $1.forward($0, mode: mode) }
     }
 
-    public func backward(_ outputGradient: Tensor) -> Tensor {
-        layers.reversed().reduce(outputGradient) { $1.backward($0) }
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        try layers.reversed().reduce(outputGradient) { try $1.backward($0) }
     }
 }

@@ -19,7 +19,7 @@ public final class Linear: Layer {
         bias = store.reserve("\(name).bias", count: outFeatures, initializer: .constant(0))
     }
 
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let n = x.shape[0]
         precondition(x.shape == [n, inFeatures], "linear expects [N, \(inFeatures)], got \(x.shape)")
         let y = Tensor.reusing(output, shape: [n, outFeatures])
@@ -36,18 +36,19 @@ public final class Linear: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor) throws -> Tensor {
         guard let x = input else { preconditionFailure("backward without a training forward") }
         let n = x.shape[0]
-        let w = store.pointer(weight), dw = store.gradient(weight), db = store.gradient(bias)
+        let w = store.pointer(weight), dw = store.accumulator(weight), db = store.accumulator(bias)
+        let scale = FixedPoint.gradientScale
         let dx = Tensor.reusing(inputGradient, shape: x.shape)
         dx.fill(0)
         for i in 0..<n {
             for o in 0..<outFeatures {
                 let g = dy.pointer[i * outFeatures + o]
-                db[o] += g
+                db[o] &+= FixedPoint.encode(Double(g), scale: scale)
                 for k in 0..<inFeatures {
-                    dw[o * inFeatures + k] += g * x.pointer[i * inFeatures + k]
+                    dw[o * inFeatures + k] &+= FixedPoint.encode(Double(g * x.pointer[i * inFeatures + k]), scale: scale)
                     dx.pointer[i * inFeatures + k] += g * w[o * inFeatures + k]
                 }
             }

@@ -20,14 +20,21 @@ public struct ParameterView: Sendable, Equatable {
 /// All parameters in one contiguous buffer, all gradients in another of the same layout, and
 /// all running statistics in a third, so that one step all-reduces and updates one buffer.
 ///
+/// Backward passes add their per-image contributions to `gradientAccumulators` in fixed point
+/// (`FixedPoint.gradientScale`); that integer buffer is what replicas all-reduce, exactly, before
+/// `resolveGradients()` turns it into the Float `gradients` the optimizer reads.
+///
 /// Layers `reserve` their slices while the model is built; `finalize` then allocates.
 public final class ParameterStore {
     public private(set) var views: [ParameterView] = []
     public private(set) var parameterCount = 0
     public private(set) var stateCount = 0
     private var allocated: (values: FloatStorage, gradients: FloatStorage, state: FloatStorage)?
+    private var accumulators: UnsafeMutablePointer<Int64>?
 
     public init() {}
+
+    deinit { accumulators?.deallocate() }
 
     public func reserve(_ name: String, count: Int, kind: ParameterView.Kind = .parameter,
                         initializer: ParameterInitializer) -> ParameterView {
@@ -43,6 +50,8 @@ public final class ParameterStore {
     public func finalize(seed: UInt64) {
         precondition(allocated == nil, "finalize called twice")
         allocated = (FloatStorage(count: parameterCount), FloatStorage(count: parameterCount), FloatStorage(count: stateCount))
+        accumulators = .allocate(capacity: max(parameterCount, 1))
+        accumulators!.initialize(repeating: 0, count: max(parameterCount, 1))
         for (index, view) in views.enumerated() {
             let target = pointer(view)
             switch view.initializer {
@@ -70,11 +79,30 @@ public final class ParameterStore {
         (view.kind == .parameter ? buffers.values.pointer : buffers.state.pointer) + view.offset
     }
 
-    /// Gradient of a parameter slice.
+    /// Gradient of a parameter slice (valid after `resolveGradients()`).
     public func gradient(_ view: ParameterView) -> UnsafeMutablePointer<Float> {
         precondition(view.kind == .parameter, "state has no gradient")
         return buffers.gradients.pointer + view.offset
     }
 
-    public func zeroGradients() { buffers.gradients.pointer.update(repeating: 0, count: parameterCount) }
+    /// The fixed-point gradient accumulator of a parameter slice, which backward passes add to.
+    public func accumulator(_ view: ParameterView) -> UnsafeMutablePointer<Int64> {
+        precondition(view.kind == .parameter, "state has no gradient")
+        return gradientAccumulators.baseAddress! + view.offset
+    }
+
+    public var gradientAccumulators: UnsafeMutableBufferPointer<Int64> {
+        guard let accumulators else { preconditionFailure("ParameterStore used before finalize") }
+        return .init(start: accumulators, count: parameterCount)
+    }
+
+    /// Starts a step: clears the accumulators.
+    public func zeroGradients() { gradientAccumulators.update(repeating: 0) }
+
+    /// gradients = accumulators / gradientScale.
+    public func resolveGradients() {
+        let scale = 1 / FixedPoint.gradientScale
+        let g = buffers.gradients.pointer, a = gradientAccumulators
+        for i in 0..<parameterCount { g[i] = Float(Double(a[i]) * scale) }
+    }
 }

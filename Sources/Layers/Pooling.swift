@@ -8,7 +8,7 @@ public final class GlobalAveragePool: Layer {
 
     public init() {}
 
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let d = x.nhwc
         inputShape = x.shape
         let y = Tensor.reusing(output, shape: [d.n, d.c])
@@ -24,7 +24,7 @@ public final class GlobalAveragePool: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor) throws -> Tensor {
         let dx = Tensor.reusing(inputGradient, shape: inputShape)
         let (n, h, w, c) = dx.nhwc
         let pixels = h * w, scale = 1 / Float(pixels)

@@ -14,7 +14,6 @@ public final class ResidualBlock: Layer {
 
     private var output: Tensor?            // relu(secondNorm + shortcut), mask for backward
     private var sumGradient: Tensor?       // gradient at the sum before the final ReLU
-    private var inputShape: [Int] = []
 
     public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int, residual: Bool,
                 store: ParameterStore, pool: ComputePool) {
@@ -26,10 +25,9 @@ public final class ResidualBlock: Layer {
         secondNorm = BatchNorm("\(name).bn2", channels: outChannels, fusedReLU: !residual, store: store, pool: pool)
     }
 
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
-        inputShape = x.shape
-        let h = firstNorm.forward(first.forward(x, mode: mode), mode: mode)
-        let branch = secondNorm.forward(second.forward(h, mode: mode), mode: mode)
+    public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        let h = try firstNorm.forward(try first.forward(x, mode: mode), mode: mode)
+        let branch = try secondNorm.forward(try second.forward(h, mode: mode), mode: mode)
         guard residual else { return branch }
         let y = Tensor.reusing(output, shape: branch.shape)
         OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
@@ -37,16 +35,20 @@ public final class ResidualBlock: Layer {
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
-        guard residual else {
-            return first.backward(firstNorm.backward(second.backward(secondNorm.backward(dy))))
-        }
+    public func backward(_ dy: Tensor) throws -> Tensor {
+        guard residual else { return try backwardThroughBranch(dy) }
         guard let y = output else { preconditionFailure("backward without forward") }
         let dz = Tensor.reusing(sumGradient, shape: dy.shape)
         ElementWise.reluBackward(outputGradient: dy, output: y, into: dz, pool: pool)
         sumGradient = dz
-        let dx = first.backward(firstNorm.backward(second.backward(secondNorm.backward(dz))))
+        let dx = try backwardThroughBranch(dz)
         OptionAShortcut.addBackward(sumGradient: dz, into: dx, pool: pool)
         return dx
     }
+
+    private func backwardThroughBranch(_ dy: Tensor) throws -> Tensor {
+        try first.backward(try firstNorm.backward(try second.backward(try secondNorm.backward(dy))))
+    }
+
+    public var batchNorms: [BatchNorm] { [firstNorm, secondNorm] }
 }

@@ -14,8 +14,12 @@ public struct SoftmaxCrossEntropy {
     public init() {}
 
     /// Loss and correct count; writes d(loss)/d(logits) into the returned tensor when asked.
-    public mutating func evaluate(logits: Tensor, labels: [Int], computeGradient: Bool) -> (Result, Tensor?) {
+    /// The gradient is that of the loss summed over these images divided by `batchSize` (default:
+    /// these images): a worker holding part of a batch passes the whole batch's size.
+    public mutating func evaluate(logits: Tensor, labels: [Int], computeGradient: Bool,
+                                  batchSize: Int? = nil) -> (Result, Tensor?) {
         let n = logits.shape[0], classes = logits.shape[1]
+        let normalizer = Double(batchSize ?? n)
         precondition(labels.count == n, "\(labels.count) labels for \(n) logit rows")
         let dLogits = computeGradient ? Tensor.reusing(gradient, shape: logits.shape) : nil
         var total = 0.0, correct = 0
@@ -35,7 +39,7 @@ public struct SoftmaxCrossEntropy {
             if let dLogits {
                 for c in 0..<classes {
                     let p = probabilities[c] / sum - (c == labels[i] ? 1 : 0)
-                    dLogits.pointer[i * classes + c] = Float(p / Double(n))
+                    dLogits.pointer[i * classes + c] = Float(p / normalizer)
                 }
             }
         }

@@ -31,8 +31,22 @@ public final class ResNet {
         body = Sequential(layers)
     }
 
-    public func forward(_ images: Tensor, mode: Mode) -> Tensor { body.forward(images, mode: mode) }
+    public func forward(_ images: Tensor, mode: Mode) throws -> Tensor { try body.forward(images, mode: mode) }
 
-    /// Adds the parameter gradients for d(loss)/d(logits) into `store.gradients`.
-    public func backward(_ logitsGradient: Tensor) { _ = body.backward(logitsGradient) }
+    /// Adds the parameter gradients for d(loss)/d(logits) to `store.gradientAccumulators`.
+    public func backward(_ logitsGradient: Tensor) throws { _ = try body.backward(logitsGradient) }
+
+    /// Every batch-norm layer, in forward order.
+    public var batchNorms: [BatchNorm] {
+        body.layers.flatMap { layer -> [BatchNorm] in
+            if let norm = layer as? BatchNorm { return [norm] }
+            if let block = layer as? ResidualBlock { return block.batchNorms }
+            return []
+        }
+    }
+
+    /// Synchronized batch norm: every batch-norm layer reduces its statistics with `reducer`.
+    public func synchronizeBatchNorm(with reducer: (any StatisticsReducer)?) {
+        for norm in batchNorms { norm.reducer = reducer }
+    }
 }

@@ -1,13 +1,4 @@
 extension Conv3x3 {
-    /// Number of fixed image groups whose weight-gradient partials are summed in a fixed order,
-    /// so the result does not depend on the thread count.
-    public static func weightGradientGroups(batch: Int) -> Int { min(batch, 8) }
-
-    /// Scratch floats `backwardWeights` needs for its per-group partial sums.
-    public static func weightGradientScratchCount(_ s: Conv3x3Shape) -> Int {
-        weightGradientGroups(batch: s.batch) * s.weightCount
-    }
-
     /// `wt[tap'][co][ci] = w[tap][ci][co]`, with `tap' = 8 - tap` when `flip` (the 180-degree
     /// rotation that turns stride-1 backward-data into a forward convolution).
     public static func transposeWeights(

@@ -1,19 +1,25 @@
 extension Conv3x3 {
-    /// dw += d(loss)/d(weights). Images are split into `weightGradientGroups` fixed groups; each
-    /// group sums into its own slice of `scratch` and the slices are added in order at the end.
+    /// Int64 scratch elements `backwardWeights` needs: one partial sum per thread.
+    public static func weightGradientScratchCount(_ s: Conv3x3Shape, pool: ComputePool) -> Int {
+        min(pool.threads, s.batch) * s.weightCount
+    }
+
+    /// dw += d(loss)/d(weights) in fixed point (`FixedPoint.gradientScale`). Each image's
+    /// contribution is rounded once and added as integers, so the result is exact and independent
+    /// of how images are split over threads or workers.
     public static func backwardWeights(
         input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
-        weightGradient dw: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        weightGradient dw: UnsafeMutablePointer<Int64>, scratch: UnsafeMutablePointer<Int64>,
         shape s: Conv3x3Shape, pool: ComputePool
     ) {
-        let groups = weightGradientGroups(batch: s.batch)
+        let parts = min(pool.threads, s.batch)
         let count = s.weightCount
         let io = UncheckedSendable((x, dy, dw, scratch))
-        pool.forEach(groups) { g in
+        pool.forEach(parts) { part in
             let (x, dy, _, scratch) = io.value
-            let partial = scratch + g * count
+            let partial = scratch + part * count
             partial.update(repeating: 0, count: count)
-            for n in (g * s.batch / groups)..<((g + 1) * s.batch / groups) {
+            for n in stride(from: part, to: s.batch, by: parts) {
                 accumulateImage(n, input: x, outputGradient: dy, into: partial, shape: s)
             }
         }
@@ -22,7 +28,7 @@ extension Conv3x3 {
             let (_, _, dw, scratch) = io.value
             for i in (c * chunk)..<min(count, (c + 1) * chunk) {
                 var sum = dw[i]
-                for g in 0..<groups { sum += scratch[g * count + i] }
+                for part in 0..<parts { sum &+= scratch[part * count + i] }
                 dw[i] = sum
             }
         }
@@ -32,12 +38,16 @@ extension Conv3x3 {
     @inline(__always)
     static func accumulateImage(
         _ n: Int, input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
-        into partial: UnsafeMutablePointer<Float>, shape s: Conv3x3Shape
+        into partial: UnsafeMutablePointer<Int64>, shape s: Conv3x3Shape
     ) {
         let (h, wd, cin, cout, stride) = (s.height, s.width, s.inChannels, s.outChannels, s.stride)
         let (ho, wo) = (s.outHeight, s.outWidth)
         let image = x + n * h * wd * cin
         let grad = dy + n * ho * wo * cout
+        // Float sums of one tap block go through this buffer before the fixed-point conversion:
+        // converting registers directly made the compiler split and spill the 16 accumulators.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { stage in
+        let stage = stage.baseAddress!
         for ky in 0..<3 {
             // Output rows whose tap (ky, kx) lands inside the image.
             let oyLow = ky == 0 ? 1 : 0, oyHigh = min(ho - 1, (h - ky) / stride)
@@ -51,11 +61,12 @@ extension Conv3x3 {
                     for co0 in Swift.stride(from: 0, to: cout, by: 16) {
                         let target = tap + ci0 * cout + co0
                         if width == 16 {
-                            accumulate16(image: image, grad: grad, target: target, ci0: ci0, co0: co0,
+                            accumulate16(image: image, grad: grad, sums: stage, ci0: ci0, co0: co0,
                                          rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
+                            addFixedPoint(stage, rows: 16, into: target, stride: cout)
                         } else {
                             for j in 0..<width {
-                                var acc = load16(target + j * cout)
+                                var acc = SIMD16<Float>()
                                 for oy in oyLow...oyHigh {
                                     let inRow = image + (oy * stride + ky - 1) * wd * cin + ci0 + j
                                     let gradRow = grad + oy * wo * cout + co0
@@ -63,7 +74,7 @@ extension Conv3x3 {
                                         acc.addProduct(SIMD16(repeating: inRow[(ox * stride + kx - 1) * cin]), load16(gradRow + ox * cout))
                                     }
                                 }
-                                store16(acc, target + j * cout)
+                                FixedPoint.accumulate(acc, into: target + j * cout)
                             }
                         }
                     }
@@ -71,19 +82,25 @@ extension Conv3x3 {
                 }
             }
         }
+        }
     }
 
-    /// 16 input channels x 16 output channels of one tap: 16 accumulators over the image's pixels.
+    /// target[r * stride ..< +16] += round(sums[r * 16 ..< +16] * scale) for each row r.
+    @inline(never)
+    static func addFixedPoint(_ sums: UnsafePointer<Float>, rows: Int, into target: UnsafeMutablePointer<Int64>, stride: Int) {
+        for r in 0..<rows { FixedPoint.accumulate(load16(sums + r * 16), into: target + r * stride) }
+    }
+
+    /// 16 input channels x 16 output channels of one tap: 16 accumulators over one image's pixels,
+    /// stored to `sums` ([16][16]).
     @inline(__always)
     static func accumulate16(
-        image: UnsafePointer<Float>, grad: UnsafePointer<Float>, target: UnsafeMutablePointer<Float>,
+        image: UnsafePointer<Float>, grad: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>,
         ci0: Int, co0: Int, rows: ClosedRange<Int>, columns: ClosedRange<Int>, ky: Int, kx: Int, shape s: Conv3x3Shape
     ) {
         let (wd, cin, cout, stride, wo) = (s.width, s.inChannels, s.outChannels, s.stride, s.outWidth)
-        var a0 = load16(target), a1 = load16(target + cout), a2 = load16(target + 2 * cout), a3 = load16(target + 3 * cout)
-        var a4 = load16(target + 4 * cout), a5 = load16(target + 5 * cout), a6 = load16(target + 6 * cout), a7 = load16(target + 7 * cout)
-        var a8 = load16(target + 8 * cout), a9 = load16(target + 9 * cout), a10 = load16(target + 10 * cout), a11 = load16(target + 11 * cout)
-        var a12 = load16(target + 12 * cout), a13 = load16(target + 13 * cout), a14 = load16(target + 14 * cout), a15 = load16(target + 15 * cout)
+        var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+        var a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0
         for oy in rows {
             let inRow = image + (oy * stride + ky - 1) * wd * cin + ci0 + (kx - 1) * cin
             let gradRow = grad + oy * wo * cout + co0
@@ -100,9 +117,9 @@ extension Conv3x3 {
                 a14.addProduct(SIMD16(repeating: p[14]), g); a15.addProduct(SIMD16(repeating: p[15]), g)
             }
         }
-        store16(a0, target); store16(a1, target + cout); store16(a2, target + 2 * cout); store16(a3, target + 3 * cout)
-        store16(a4, target + 4 * cout); store16(a5, target + 5 * cout); store16(a6, target + 6 * cout); store16(a7, target + 7 * cout)
-        store16(a8, target + 8 * cout); store16(a9, target + 9 * cout); store16(a10, target + 10 * cout); store16(a11, target + 11 * cout)
-        store16(a12, target + 12 * cout); store16(a13, target + 13 * cout); store16(a14, target + 14 * cout); store16(a15, target + 15 * cout)
+        store16(a0, sums); store16(a1, sums + 16); store16(a2, sums + 32); store16(a3, sums + 48)
+        store16(a4, sums + 64); store16(a5, sums + 80); store16(a6, sums + 96); store16(a7, sums + 112)
+        store16(a8, sums + 128); store16(a9, sums + 144); store16(a10, sums + 160); store16(a11, sums + 176)
+        store16(a12, sums + 192); store16(a13, sums + 208); store16(a14, sums + 224); store16(a15, sums + 240)
     }
 }

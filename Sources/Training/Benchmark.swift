@@ -18,7 +18,7 @@ public struct Benchmark {
 
     /// Median step time over `steps` timed steps after `warmup` untimed ones.
     public static func run(_ architecture: Architecture, kind: Kind, threads: Int, batch: Int,
-                           warmup: Int, steps: Int) -> Result {
+                           warmup: Int, steps: Int) throws -> Result {
         let pool = ComputePool(threads: threads)
         let model = ResNet(architecture, seed: 1, pool: pool)
         let optimizer = SGD(parameterCount: model.store.parameterCount, momentum: 0.9, weightDecay: 1e-4)
@@ -32,12 +32,13 @@ public struct Benchmark {
             switch kind {
             case .training:
                 model.store.zeroGradients()
-                let logits = model.forward(images, mode: .training)
+                let logits = try model.forward(images, mode: .training)
                 let (_, gradient) = loss.evaluate(logits: logits, labels: labels, computeGradient: true)
-                model.backward(gradient!)
+                try model.backward(gradient!)
+                model.store.resolveGradients()
                 optimizer.step(model.store, learningRate: 0.01, pool: pool)
             case .inference:
-                let logits = model.forward(images, mode: .inference)
+                let logits = try model.forward(images, mode: .inference)
                 _ = loss.evaluate(logits: logits, labels: labels, computeGradient: false)
             }
             if i >= warmup { times.append(monotonicSeconds() - start) }

@@ -29,7 +29,7 @@ public struct Evaluator {
         self.pool = pool
     }
 
-    public mutating func evaluate(_ model: ResNet, on set: LabeledImages) -> Evaluation {
+    public mutating func evaluate(_ model: ResNet, on set: LabeledImages) throws -> Evaluation {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: 10), count: 10)
         var lossSum = 0.0, wrong = 0, wrongFirst1000 = 0
         var input: Tensor?
@@ -39,7 +39,7 @@ public struct Evaluator {
             let batch = Tensor.reusing(input, shape: [indices.count, 32, 32, 3])
             input = batch
             assembler.fill(batch, from: set, indices: indices, augmentations: nil, pool: pool)
-            let logits = model.forward(batch, mode: .inference)
+            let logits = try model.forward(batch, mode: .inference)
             let labels = indices.map { Int(set.labels[$0]) }
             lossSum += criterion.evaluate(logits: logits, labels: labels, computeGradient: false).0.loss * Double(indices.count)
             for (row, index) in indices.enumerated() {

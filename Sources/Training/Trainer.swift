@@ -75,7 +75,7 @@ public final class Trainer {
     }
 
     /// Evaluates the current model on `set` (inference mode).
-    public func evaluate(_ set: LabeledImages) -> Evaluation { evaluator.evaluate(model, on: set) }
+    public func evaluate(_ set: LabeledImages) throws -> Evaluation { try evaluator.evaluate(model, on: set) }
 
     public var parameterHash: UInt64 {
         fnv1a64(UnsafeRawBufferPointer(model.store.values))
@@ -105,11 +105,12 @@ public final class Trainer {
                            pool: pool)
             let labels = samples.map { Int(data.train.labels[$0.index]) }
             model.store.zeroGradients()
-            let logits = model.forward(input, mode: .training)
+            let logits = try model.forward(input, mode: .training)
             let (result, dLogits) = criterion.evaluate(logits: logits, labels: labels, computeGradient: true)
             guard result.loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: result.loss) }
-            model.backward(dLogits!)
+            try model.backward(dLogits!)
             try synchronizer.synchronize(model.store)
+            model.store.resolveGradients()
             optimizer.step(model.store, learningRate: learningRate, pool: pool)
             step += 1
             windowTrainSeconds += monotonicSeconds() - stepStart
@@ -132,14 +133,14 @@ public final class Trainer {
                 windowLoss = 0; windowCorrect = 0; windowSteps = 0; windowTrainSeconds = 0
             }
             if evaluate {
-                let test = evaluator.evaluate(model, on: data.test)
+                let test = try evaluator.evaluate(model, on: data.test)
                 lastEvaluation = test
                 bestTestError = min(bestTestError ?? .infinity, test.error)
                 record["test_loss"] = test.loss
                 record["test_error"] = test.error
                 record["test_error_exact1000"] = test.errorFirst1000
                 if let validation = data.validation {
-                    let v = evaluator.evaluate(model, on: validation)
+                    let v = try evaluator.evaluate(model, on: validation)
                     record["val_loss"] = v.loss
                     record["val_error"] = v.error
                 }

@@ -71,7 +71,7 @@ struct Bench: ParsableCommand {
         for architecture in try parsedDepths() {
             for mode in try parsedModes() {
                 for threadCount in try parsedThreads() {
-                    let r = Benchmark.run(architecture, kind: mode, threads: threadCount, batch: batchSize,
+                    let r = try Benchmark.run(architecture, kind: mode, threads: threadCount, batch: batchSize,
                                           warmup: warmup, steps: steps)
                     if json {
                         print(String(format: "{\"model\":\"%@\",\"mode\":\"%@\",\"threads\":%d,\"batch\":%d,"

@@ -37,7 +37,8 @@ struct Evaluate: ParsableCommand {
             trainer = try Trainer(configuration: configuration, data: data, threads: engine.resolvedThreads, runDirectory: nil,
                                   resume: restored)
         } catch { fail("\(error)") }
-        let result = trainer.evaluate(data.test)
+        let result: Evaluation
+        do { result = try trainer.evaluate(data.test) } catch { fail("\(error)") }
         let name = try configuration.architecture().name
         if json {
             let perClass = result.perClassAccuracy.map { String(format: "%.2f", $0) }.joined(separator: ",")

@@ -18,19 +18,20 @@ struct GradientCheck {
              sourceLocation: SourceLocation = #_sourceLocation) {
         var rng = SplitMix64(seed: seed)
         let x = Tensor(shape: inputShape, values: (0..<inputShape.reduce(1, *)).map { _ in rng.nextUnitFloat() * 2 - 1 })
-        let outputCount = layer.forward(x, mode: .training).count
+        let outputCount = try! layer.forward(x, mode: .training).count
         let r = Tensor(shape: [outputCount], values: (0..<outputCount).map { _ in rng.nextUnitFloat() * 2 - 1 })
 
         func loss() -> Double {
-            let y = layer.forward(x, mode: .training)
+            let y = try! layer.forward(x, mode: .training)
             var sum = 0.0
             for i in 0..<outputCount { sum += Double(y.pointer[i]) * Double(r.pointer[i]) }
             return sum
         }
         store.zeroGradients()
-        let y = layer.forward(x, mode: .training)
+        let y = try! layer.forward(x, mode: .training)
         let dy = Tensor(shape: y.shape, values: r.toArray())
-        let dx = layer.backward(dy).toArray()
+        let dx = try! layer.backward(dy).toArray()
+        store.resolveGradients()
         let dParameters = Array(store.gradients)
 
         func numeric(_ pointer: UnsafeMutablePointer<Float>, step: Float) -> Double {

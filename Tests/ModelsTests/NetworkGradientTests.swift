@@ -15,11 +15,12 @@ import Testing
         let labels = (0..<batch).map { ($0 * 7) % 10 }
         var criterion = SoftmaxCrossEntropy()
         func loss() -> Double {
-            criterion.evaluate(logits: model.forward(images, mode: .training), labels: labels, computeGradient: false).0.loss
+            criterion.evaluate(logits: try! model.forward(images, mode: .training), labels: labels, computeGradient: false).0.loss
         }
         model.store.zeroGradients()
-        let (_, dLogits) = criterion.evaluate(logits: model.forward(images, mode: .training), labels: labels, computeGradient: true)
-        model.backward(dLogits!)
+        let (_, dLogits) = criterion.evaluate(logits: try model.forward(images, mode: .training), labels: labels, computeGradient: true)
+        try model.backward(dLogits!)
+        model.store.resolveGradients()
         let analytic = Array(model.store.gradients)
 
         var failures: [String] = []

@@ -30,11 +30,12 @@ private let shapes: [Conv3x3Shape] = [
         let reference = NaiveConvolution.backward(x, w, dy, s)
         let pool = ComputePool(threads: threads)
 
-        let dw = Tensor(shape: [s.weightCount])
-        dw.fill(0.5)  // backward-weights accumulates
-        let scratch = Tensor(shape: [Conv3x3.weightGradientScratchCount(s)])
-        Conv3x3.backwardWeights(input: x, outputGradient: dy, weightGradient: dw.pointer, scratch: scratch.pointer, shape: s, pool: pool)
-        let worstW = worstRelativeError(dw.toArray(), reference.dw.map { $0 + 0.5 })
+        // Backward-weights accumulates in fixed point: start from 0.5.
+        var dw = [Int64](repeating: FixedPoint.encode(0.5, scale: FixedPoint.gradientScale), count: s.weightCount)
+        var scratch = [Int64](repeating: 0, count: Conv3x3.weightGradientScratchCount(s, pool: pool))
+        Conv3x3.backwardWeights(input: x, outputGradient: dy, weightGradient: &dw, scratch: &scratch, shape: s, pool: pool)
+        let decoded = dw.map { Float(FixedPoint.decode($0, scale: FixedPoint.gradientScale)) }
+        let worstW = worstRelativeError(decoded, reference.dw.map { $0 + 0.5 })
         #expect(worstW <= 1, "weight gradient: worst relative error \(worstW) for \(s)")
 
         guard s.inChannels % 16 == 0 else { return }
@@ -50,12 +51,14 @@ private let shapes: [Conv3x3Shape] = [
     @Test func resultsDoNotDependOnThreadCount() {
         let s = Conv3x3Shape(batch: 16, height: 8, width: 8, inChannels: 16, outChannels: 32, stride: 2)
         let x = randomArray(s.inputShape.reduce(1, *), seed: 6), dy = randomArray(s.outputShape.reduce(1, *), seed: 7)
-        func weightGradient(threads: Int) -> [Float] {
-            let dw = Tensor(shape: [s.weightCount]), scratch = Tensor(shape: [Conv3x3.weightGradientScratchCount(s)])
-            Conv3x3.backwardWeights(input: x, outputGradient: dy, weightGradient: dw.pointer, scratch: scratch.pointer,
-                                    shape: s, pool: ComputePool(threads: threads))
-            return dw.toArray()
+        func weightGradient(threads: Int) -> [Int64] {
+            let pool = ComputePool(threads: threads)
+            var dw = [Int64](repeating: 0, count: s.weightCount)
+            var scratch = [Int64](repeating: 0, count: Conv3x3.weightGradientScratchCount(s, pool: pool))
+            Conv3x3.backwardWeights(input: x, outputGradient: dy, weightGradient: &dw, scratch: &scratch, shape: s, pool: pool)
+            return dw
         }
         #expect(weightGradient(threads: 1) == weightGradient(threads: 2))
+        #expect(weightGradient(threads: 1) == weightGradient(threads: 3))
     }
 }
