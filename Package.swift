@@ -26,10 +26,14 @@ let package = Package(
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "CIFAR", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Training", dependencies: ["Layers", "Models", "CIFAR"]),
+        .systemLibrary(name: "CZMQ"),
+        .target(name: "Transport", dependencies: ["CZMQ"]),
+        .target(name: "Collectives"),
+        .target(name: "Cluster", dependencies: ["Training", "Collectives", "Transport"]),
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [
-                "Training",
+                "Training", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,6 +43,9 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorCore"]),
         .testTarget(name: "CIFARTests", dependencies: ["CIFAR", "TensorCore", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Training", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "CIFAR", "TensorCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,7 @@ import TensorCore
 /// The paper's augmentation: pad 4 zero pixels on each side, take a random 32x32 crop, and flip
 /// horizontally with probability 1/2. The choice for image `index` in epoch `epoch` depends only
 /// on (seed, epoch, index): not on batch layout, sharding or thread count.
-public struct Augmentation: Sendable, Equatable {
+public struct Augmentation: Sendable, Equatable, Codable {
     public static let padding = 4
     /// Crop origin in the padded 40x40 image, 0...8 each.
     public let cropX: Int

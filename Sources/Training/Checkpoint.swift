@@ -26,6 +26,13 @@ public struct Checkpoint: Sendable, Equatable {
     public var momentum: [Float]
     public var state: [Float]
 
+    public init(configuration: TrainingConfiguration, step: Int, state: ModelState) {
+        self.init(configuration: configuration, step: step, parameters: state.parameters, momentum: state.momentum,
+                  state: state.state)
+    }
+
+    public var modelState: ModelState { ModelState(parameters: parameters, momentum: momentum, state: state) }
+
     public init(configuration: TrainingConfiguration, step: Int, parameters: [Float], momentum: [Float], state: [Float]) {
         self.configuration = configuration
         self.step = step

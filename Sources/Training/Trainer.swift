@@ -1,8 +1,5 @@
 import CIFAR
 import Foundation
-import Layers
-import Models
-import TensorCore
 
 /// What a finished (or stopped) run reports.
 public struct TrainingSummary: Sendable {
@@ -15,81 +12,62 @@ public struct TrainingSummary: Sendable {
     public let parameterHash: UInt64
 }
 
-/// Single-process training loop: sampler -> augmentation -> forward/backward -> synchronize ->
-/// SGD, with evaluation, metrics, progress and checkpoints. With a `GradientSynchronizer` that
-/// all-reduces, the same loop runs on every replica of a distributed run.
+/// The training loop: sampler -> augmentation -> a step by the executor (one process, or a
+/// coordinator driving workers), with evaluation, metrics, progress and checkpoints.
 public final class Trainer {
     public let configuration: TrainingConfiguration
-    public let model: ResNet
-    public private(set) var step = 0
-    private let data: CIFAR10
-    private let pool: ComputePool
-    private let optimizer: SGD
-    private let synchronizer: any GradientSynchronizer
+    public let executor: any TrainingExecutor
+    public private(set) var step: Int
+    private let trainImages: Int
+    private let hasValidation: Bool
     private let runDirectory: String?
     private let display: ProgressDisplay?
     private var sampler: EpochSampler
-    private let assembler: BatchAssembler
-    private var evaluator: Evaluator
-    private var criterion = SoftmaxCrossEntropy()
     private var bestTestError: Double?
 
-    /// `resume`: a checkpoint of the same configuration to continue from.
-    public init(configuration: TrainingConfiguration, data: CIFAR10, threads: Int, runDirectory: String?,
-                resume: Checkpoint? = nil, display: ProgressDisplay? = nil,
-                synchronizer: any GradientSynchronizer = LocalSynchronizer()) throws {
+    /// `startStep`: steps already done (the executor holds their state).
+    public init(configuration: TrainingConfiguration, executor: any TrainingExecutor, trainImages: Int, hasValidation: Bool,
+                startStep: Int = 0, runDirectory: String?, display: ProgressDisplay? = nil) throws {
         let errors = configuration.validationErrors()
         guard errors.isEmpty else { throw TrainingError.invalidConfiguration(errors) }
         self.configuration = configuration
-        self.data = data
-        pool = ComputePool(threads: threads)
-        model = ResNet(try configuration.architecture(), seed: configuration.seed, pool: pool)
-        optimizer = SGD(parameterCount: model.store.parameterCount, momentum: configuration.momentum,
-                        weightDecay: configuration.weightDecay)
-        self.synchronizer = synchronizer
+        self.executor = executor
+        self.trainImages = trainImages
+        self.hasValidation = hasValidation
+        step = startStep
         self.runDirectory = runDirectory
         self.display = display
-        sampler = EpochSampler(seed: configuration.seed, imageCount: data.train.count, batchSize: configuration.batchSize)
-        assembler = BatchAssembler(meanImage: data.meanImage)
-        evaluator = Evaluator(assembler: assembler, batchSize: configuration.evalBatchSize, pool: pool)
-        if let resume { try restore(resume) }
+        sampler = EpochSampler(seed: configuration.seed, imageCount: trainImages, batchSize: configuration.batchSize)
     }
 
-    private func restore(_ checkpoint: Checkpoint) throws {
-        let store = model.store
-        guard checkpoint.parameters.count == store.parameterCount, checkpoint.momentum.count == store.parameterCount,
-              checkpoint.state.count == store.stateCount else {
-            throw CheckpointError.mismatch("resume", "it holds \(checkpoint.parameters.count) parameters and "
-                + "\(checkpoint.state.count) statistics; \(model.architecture) has \(store.parameterCount) and \(store.stateCount)")
+    /// Single-process training on `data`, from the start or from `resume`.
+    public convenience init(configuration: TrainingConfiguration, data: CIFAR10, threads: Int, runDirectory: String?,
+                            resume: Checkpoint? = nil, display: ProgressDisplay? = nil) throws {
+        let executor = try LocalExecutor(configuration: configuration, data: data, threads: threads, state: resume?.modelState)
+        try self.init(configuration: configuration, executor: executor, trainImages: data.train.count,
+                      hasValidation: data.validation != nil, startStep: resume?.step ?? 0, runDirectory: runDirectory,
+                      display: display)
+    }
+
+    public func checkpoint() throws -> Checkpoint {
+        Checkpoint(configuration: configuration, step: step, state: try executor.state())
+    }
+
+    /// The images and augmentations of step `step` (0-based): a pure function of (seed, step).
+    public func samples(step: Int) -> [TrainingSample] {
+        sampler.batch(step: step).map {
+            TrainingSample(index: $0.index, augmentation: Augmentation.draw(seed: configuration.seed, epoch: $0.epoch, index: $0.index))
         }
-        store.values.baseAddress!.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
-        optimizer.velocity.pointer.update(from: checkpoint.momentum, count: checkpoint.momentum.count)
-        store.state.baseAddress!.update(from: checkpoint.state, count: checkpoint.state.count)
-        step = checkpoint.step
-    }
-
-    public func checkpoint() -> Checkpoint {
-        Checkpoint(configuration: configuration, step: step, parameters: Array(model.store.values),
-                   momentum: Array(UnsafeBufferPointer(start: optimizer.velocity.pointer, count: model.store.parameterCount)),
-                   state: Array(model.store.state))
-    }
-
-    /// Evaluates the current model on `set` (inference mode).
-    public func evaluate(_ set: LabeledImages) throws -> Evaluation { try evaluator.evaluate(model, on: set) }
-
-    public var parameterHash: UInt64 {
-        fnv1a64(UnsafeRawBufferPointer(model.store.values))
     }
 
     /// Trains until `configuration.iterations` steps are done or `shouldStop` says so (checked
     /// between steps; a checkpoint is written before returning).
     public func run(shouldStop: () -> Bool = { false }) throws -> TrainingSummary {
         let c = configuration
-        let evalInterval = c.evaluationInterval(trainingImages: data.train.count)
+        let evalInterval = c.evaluationInterval(trainingImages: trainImages)
         let checkpoints = runDirectory.map { CheckpointDirectory(runDirectory: $0) }
         let metrics = runDirectory.map { MetricsLog(runDirectory: $0) }
         if let metrics, step > 0 { try metrics.truncate(afterStep: step) }
-        let input = Tensor(shape: [c.batchSize, 32, 32, 3])
         let sessionStart = monotonicSeconds(), sessionFirstStep = step
         var windowLoss = 0.0, windowCorrect = 0, windowSteps = 0, windowTrainSeconds = 0.0
         var lastLoss = Double.nan, lastEvaluation: Evaluation?
@@ -99,25 +77,15 @@ public final class Trainer {
             if shouldStop() { stopped = true; break }
             let stepStart = monotonicSeconds()
             let learningRate = c.learningRate(atStep: step)
-            let samples = sampler.batch(step: step)
-            assembler.fill(input, from: data.train, indices: samples.map(\.index),
-                           augmentations: samples.map { Augmentation.draw(seed: c.seed, epoch: $0.epoch, index: $0.index) },
-                           pool: pool)
-            let labels = samples.map { Int(data.train.labels[$0.index]) }
-            model.store.zeroGradients()
-            let logits = try model.forward(input, mode: .training)
-            let (result, dLogits) = criterion.evaluate(logits: logits, labels: labels, computeGradient: true)
-            guard result.loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: result.loss) }
-            try model.backward(dLogits!)
-            try synchronizer.synchronize(model.store)
-            model.store.resolveGradients()
-            optimizer.step(model.store, learningRate: learningRate, pool: pool)
+            let result = try executor.step(step, samples: samples(step: step), learningRate: learningRate)
+            let loss = result.lossSum / Double(max(result.images, 1))
+            guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
             step += 1
             windowTrainSeconds += monotonicSeconds() - stepStart
-            windowLoss += result.loss
+            windowLoss += loss
             windowCorrect += result.correct
             windowSteps += 1
-            lastLoss = result.loss
+            lastLoss = loss
 
             let evaluate = step % evalInterval == 0 || step == c.iterations
             let log = evaluate || step % c.logEvery == 0
@@ -133,14 +101,14 @@ public final class Trainer {
                 windowLoss = 0; windowCorrect = 0; windowSteps = 0; windowTrainSeconds = 0
             }
             if evaluate {
-                let test = try evaluator.evaluate(model, on: data.test)
+                let test = try executor.evaluate(.test)
                 lastEvaluation = test
                 bestTestError = min(bestTestError ?? .infinity, test.error)
                 record["test_loss"] = test.loss
                 record["test_error"] = test.error
                 record["test_error_exact1000"] = test.errorFirst1000
-                if let validation = data.validation {
-                    let v = try evaluator.evaluate(model, on: validation)
+                if hasValidation {
+                    let v = try executor.evaluate(.validation)
                     record["val_loss"] = v.loss
                     record["val_error"] = v.error
                 }
@@ -160,15 +128,16 @@ public final class Trainer {
                 display?.status(line, persistent: evaluate || !(display?.isInteractive ?? false))
             }
             if let checkpoints, step % c.checkpointEvery == 0 || step == c.iterations {
-                try checkpoints.write(checkpoint(), keep: c.keepCheckpoints)
+                try checkpoints.write(try checkpoint(), keep: c.keepCheckpoints)
             }
         }
         if stopped, let checkpoints {
-            let path = try checkpoints.write(checkpoint(), keep: c.keepCheckpoints)
+            let path = try checkpoints.write(try checkpoint(), keep: c.keepCheckpoints)
             display?.message("stopped at step \(step); checkpoint \(path)")
         }
         return TrainingSummary(step: step, finished: step >= c.iterations, lastTrainLoss: lastLoss,
-                               bestTestError: bestTestError, lastEvaluation: lastEvaluation, parameterHash: parameterHash)
+                               bestTestError: bestTestError, lastEvaluation: lastEvaluation,
+                               parameterHash: try executor.state().parameterHash)
     }
 }
 

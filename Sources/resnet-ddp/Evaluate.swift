@@ -30,15 +30,12 @@ struct Evaluate: ParsableCommand {
         do { data = try CIFAR10.load(directory: dataOptions.data, validation: loaded.configuration.validation) } catch { fail("\(error)") }
         var configuration = loaded.configuration
         configuration.evalBatchSize = batchSize
-        var restored = loaded
-        restored.configuration = configuration
-        let trainer: Trainer
-        do {
-            trainer = try Trainer(configuration: configuration, data: data, threads: engine.resolvedThreads, runDirectory: nil,
-                                  resume: restored)
-        } catch { fail("\(error)") }
         let result: Evaluation
-        do { result = try trainer.evaluate(data.test) } catch { fail("\(error)") }
+        do {
+            let executor = try LocalExecutor(configuration: configuration, data: data, threads: engine.resolvedThreads,
+                                             state: loaded.modelState)
+            result = try executor.evaluate(.test)
+        } catch { fail("\(error)") }
         let name = try configuration.architecture().name
         if json {
             let perClass = result.perClassAccuracy.map { String(format: "%.2f", $0) }.joined(separator: ",")

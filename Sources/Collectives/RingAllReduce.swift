@@ -1,0 +1,56 @@
+/// Sum of an Int64 vector over all ranks of a ring (wrapping addition, so the result is exact,
+/// independent of order, and identical on every rank).
+///
+/// The vector is cut into `size` chunks, chunk c = [c*n/size, (c+1)*n/size) (sizes differ by at
+/// most one; some are empty when n < size). Reduce-scatter: in round s each rank sends chunk
+/// (rank - s) and adds the incoming chunk (rank - s - 1), so after size-1 rounds rank r holds
+/// the full sum of chunk (r + 1). All-gather: in round s each rank passes on chunk (rank + 1 - s)
+/// and stores the incoming chunk (rank - s). Each rank sends 2 (size-1)/size of the vector.
+public struct RingAllReduce {
+    public let communicator: any Communicator
+
+    public init(_ communicator: any Communicator) { self.communicator = communicator }
+
+    /// `sequence` distinguishes collectives within a step; it is carried in every message's tag.
+    public func sum(_ values: inout [Int64], sequence: UInt32) throws {
+        let size = communicator.size, rank = communicator.rank
+        if size == 1 { return }
+        precondition(size < 128, "ring larger than the tag space")
+        let n = values.count
+        func bounds(_ chunk: Int) -> Range<Int> {
+            let c = ((chunk % size) + size) % size
+            return (c * n / size)..<((c + 1) * n / size)
+        }
+        func tag(_ round: Int) -> UInt32 { sequence << 8 | UInt32(round) }
+
+        for round in 0..<(size - 1) {
+            try communicator.sendToNext(bytes(values[bounds(rank - round)]), tag: tag(round))
+            let target = bounds(rank - round - 1)
+            let incoming = try communicator.receiveFromPrevious(tag: tag(round), expectedBytes: target.count * 8)
+            incoming.withUnsafeBytes { raw in
+                for (i, index) in target.enumerated() {
+                    values[index] &+= Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+                }
+            }
+        }
+        for round in 0..<(size - 1) {
+            let phase = size - 1 + round
+            try communicator.sendToNext(bytes(values[bounds(rank + 1 - round)]), tag: tag(phase))
+            let target = bounds(rank - round)
+            let incoming = try communicator.receiveFromPrevious(tag: tag(phase), expectedBytes: target.count * 8)
+            incoming.withUnsafeBytes { raw in
+                for (i, index) in target.enumerated() {
+                    values[index] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+                }
+            }
+        }
+    }
+
+    private func bytes(_ slice: ArraySlice<Int64>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: slice.count * 8)
+        out.withUnsafeMutableBytes { raw in
+            for (i, v) in slice.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: i * 8, as: Int64.self) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+
+/// What a message is. Unknown values are rejected by the decoder.
+public enum MessageKind: UInt16, Sendable, CaseIterable {
+    case hello = 1, setup, ready, step, result, evaluate, evaluation, stateRequest, state, stop, ringChunk, failure
+}
+
+/// The fixed 56-byte header in front of every message, little-endian:
+///
+///     magic u32 "RDDP" | version u16 | kind u16 | run id u64 | membership epoch u32 | sequence u32 |
+///     step u64 | sender rank i32 | reserved u32 | payload length u64 | payload checksum u64
+public struct WireHeader: Sendable, Equatable {
+    public static let magic: UInt32 = 0x5044_4452
+    public static let version: UInt16 = 1
+    public static let size = 56
+    /// No legitimate payload is larger (a ResNet-110 state is about 21 MB).
+    public static let maxPayload: UInt64 = 128 << 20
+
+    public var kind: MessageKind
+    public var runID: UInt64
+    public var epoch: UInt32
+    public var sequence: UInt32
+    public var step: UInt64
+    public var sender: Int32
+    public var payloadLength: UInt64 = 0
+    public var checksum: UInt64 = 0
+
+    public init(kind: MessageKind, runID: UInt64, epoch: UInt32 = 0, sequence: UInt32 = 0, step: UInt64 = 0, sender: Int32) {
+        self.kind = kind
+        self.runID = runID
+        self.epoch = epoch
+        self.sequence = sequence
+        self.step = step
+        self.sender = sender
+    }
+}
+
+/// A header and its payload as one ZeroMQ frame.
+public struct WireMessage: Sendable, Equatable {
+    public var header: WireHeader
+    public var payload: [UInt8]
+
+    public init(_ header: WireHeader, payload: [UInt8] = []) {
+        self.header = header
+        self.payload = payload
+        self.header.payloadLength = UInt64(payload.count)
+        self.header.checksum = wireChecksum(payload)
+    }
+
+    public func encoded() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(WireHeader.size + payload.count)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        put(WireHeader.magic); put(WireHeader.version); put(header.kind.rawValue); put(header.runID)
+        put(header.epoch); put(header.sequence); put(header.step); put(header.sender); put(UInt32(0))
+        put(header.payloadLength); put(header.checksum)
+        out.append(contentsOf: payload)
+        return out
+    }
+
+    /// Validates everything: size, magic, version, kind, length, checksum. `source` names the peer.
+    public static func decode(_ frame: [UInt8], from source: String) throws -> WireMessage {
+        guard frame.count >= WireHeader.size else {
+            throw TransportError.malformed("\(frame.count)-byte frame from \(source) is shorter than a header")
+        }
+        func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            frame.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        }
+        guard get(0, UInt32.self) == WireHeader.magic else {
+            throw TransportError.malformed("bad magic number from \(source) (not a resnet-ddp peer?)")
+        }
+        let version = get(4, UInt16.self)
+        guard version == WireHeader.version else {
+            throw TransportError.malformed("protocol version \(version) from \(source); this build speaks \(WireHeader.version)")
+        }
+        guard let kind = MessageKind(rawValue: get(6, UInt16.self)) else {
+            throw TransportError.malformed("unknown message kind \(get(6, UInt16.self)) from \(source)")
+        }
+        var header = WireHeader(kind: kind, runID: get(8, UInt64.self), epoch: get(16, UInt32.self),
+                                sequence: get(20, UInt32.self), step: get(24, UInt64.self), sender: get(32, Int32.self))
+        header.payloadLength = get(40, UInt64.self)
+        header.checksum = get(48, UInt64.self)
+        guard header.payloadLength <= WireHeader.maxPayload,
+              header.payloadLength == UInt64(frame.count - WireHeader.size) else {
+            throw TransportError.malformed("\(kind) from \(source) declares \(header.payloadLength) payload bytes "
+                + "but carries \(frame.count - WireHeader.size)")
+        }
+        let payload = Array(frame[WireHeader.size...])
+        guard wireChecksum(payload) == header.checksum else {
+            throw TransportError.malformed("\(kind) from \(source) fails its checksum (corrupted in transit?)")
+        }
+        var message = WireMessage(header, payload: payload)
+        message.header.checksum = header.checksum
+        return message
+    }
+}
+
+/// A fast 64-bit checksum over 8-byte words (corruption detection, not security).
+public func wireChecksum(_ bytes: [UInt8]) -> UInt64 {
+    bytes.withUnsafeBytes { raw -> UInt64 in
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+        let words = raw.count / 8
+        for i in 0..<words {
+            let w = raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
+            h = ((h ^ (w &* 0xBF58_476D_1CE4_E5B9)) << 29 | (h ^ (w &* 0xBF58_476D_1CE4_E5B9)) >> 35) &* 0x94D0_49BB_1331_11EB
+        }
+        for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x0000_0100_0000_01B3 }
+        h ^= h >> 31
+        return h &* 0xD6E8_FEB8_6659_FD93
+    }
+}
+
+/// Control payloads: a JSON document plus an optional binary blob:
+/// `json length u32 | JSON | binary`.
+public enum ControlPayload {
+    public static func encode<T: Encodable>(_ value: T, binary: [UInt8] = []) throws -> [UInt8] {
+        let json = try JSONEncoder().encode(value)
+        var out = [UInt8]()
+        withUnsafeBytes(of: UInt32(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: json)
+        out.append(contentsOf: binary)
+        return out
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from payload: [UInt8], source: String) throws -> (T, [UInt8]) {
+        guard payload.count >= 4 else { throw TransportError.malformed("payload from \(source) is too short") }
+        let length = Int(payload.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
+        guard length <= payload.count - 4 else {
+            throw TransportError.malformed("payload from \(source) declares \(length) JSON bytes but has \(payload.count - 4)")
+        }
+        do {
+            let value = try JSONDecoder().decode(T.self, from: Data(payload[4..<(4 + length)]))
+            return (value, Array(payload[(4 + length)...]))
+        } catch {
+            throw TransportError.malformed("undecodable \(T.self) from \(source): \(error)")
+        }
+    }
+}
