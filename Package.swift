@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CZMQ"),
         .target(name: "Transport", dependencies: ["CZMQ"]),
         .target(name: "Collectives"),
-        .target(name: "Cluster", dependencies: ["Training", "Collectives", "Transport"]),
+        .target(name: "Cluster", dependencies: ["Training", "Collectives", "Transport", "Layers", "TensorCore", "CIFAR", "Models"]),
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [
@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "CIFARTests", dependencies: ["CIFAR", "TensorCore", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Training", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Training", "Transport", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "CIFAR", "TensorCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -76,6 +76,9 @@ public struct WireMessage: Sendable, Equatable {
         guard let kind = MessageKind(rawValue: get(6, UInt16.self)) else {
             throw TransportError.malformed("unknown message kind \(get(6, UInt16.self)) from \(source)")
         }
+        guard get(36, UInt32.self) == 0 else {
+            throw TransportError.malformed("\(kind) from \(source) has a non-zero reserved field")
+        }
         var header = WireHeader(kind: kind, runID: get(8, UInt64.self), epoch: get(16, UInt32.self),
                                 sequence: get(20, UInt32.self), step: get(24, UInt64.self), sender: get(32, Int32.self))
         header.payloadLength = get(40, UInt64.self)

@@ -23,3 +23,50 @@ public func temporaryDirectory() -> String {
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// The release build of the command-line tool, next to the test bundle.
+public let resnetDDPExecutable: String? = {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let path = repository.appendingPathComponent(".build/release/resnet-ddp").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+/// A started `resnet-ddp` process whose output goes to a file (no pipe to fill up).
+public final class ToolProcess: @unchecked Sendable {
+    public let process = Process()
+    public let outputPath: String
+
+    public init(_ arguments: [String]) throws {
+        outputPath = temporaryDirectory() + "/output.txt"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let output = FileHandle(forWritingAtPath: outputPath)!
+        process.executableURL = URL(fileURLWithPath: resnetDDPExecutable!)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    /// Waits at most `seconds`, killing the process when it takes longer; returns its exit status.
+    @discardableResult
+    public func wait(seconds: Double) -> Int32 {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// Runs to completion and returns (status, output).
+    public static func run(_ arguments: [String], seconds: Double = 300) throws -> (status: Int32, output: String) {
+        let tool = try ToolProcess(arguments)
+        let status = tool.wait(seconds: seconds)
+        return (status, tool.output)
+    }
+}

@@ -1,0 +1,26 @@
+import Training
+import Transport
+
+/// Typed sends and receives of control messages over one socket, with the run's header fields.
+struct ControlChannel {
+    let socket: ZMQSocket
+    var runID: UInt64
+    let sender: Int32
+    let peerName: String
+
+    func send<T: Encodable>(_ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, identity: [UInt8]? = nil,
+                            timeout: Double = 30) throws {
+        let header = WireHeader(kind: kind, runID: runID, step: UInt64(max(step, 0)), sender: sender)
+        let frame = WireMessage(header, payload: try ControlPayload.encode(body, binary: binary)).encoded()
+        try socket.send((identity.map { [$0] } ?? []) + [frame], timeout: timeout, to: peerName)
+    }
+}
+
+/// A decoded control message and, on a ROUTER, who sent it.
+struct Received {
+    let identity: [UInt8]
+    let message: WireMessage
+    func body<T: Decodable>(_ type: T.Type, source: String) throws -> (T, [UInt8]) {
+        try ControlPayload.decode(type, from: message.payload, source: source)
+    }
+}

@@ -1,0 +1,58 @@
+import Collectives
+import Layers
+import TensorCore
+import Training
+
+/// Numbers the collectives of one step, so that every message of the ring carries a tag that says
+/// which collective it belongs to (batch-norm layers in order, then the gradients).
+final class CollectiveSequence {
+    private(set) var next: UInt32 = 1
+    func reset() { next = 1 }
+    func take() -> UInt32 {
+        defer { next += 1 }
+        return next
+    }
+}
+
+/// Synchronized batch norm: each layer's per-channel sums, in fixed point, summed over the ring.
+final class RingStatisticsReducer: StatisticsReducer {
+    private let ring: RingAllReduce
+    private let sequence: CollectiveSequence
+
+    init(_ ring: RingAllReduce, sequence: CollectiveSequence) {
+        self.ring = ring
+        self.sequence = sequence
+    }
+
+    func allReduce(_ values: inout [Int64]) throws {
+        try ring.sum(&values, sequence: sequence.take())
+    }
+}
+
+/// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker).
+/// With local batch norm it also averages the running statistics, in fixed point.
+final class RingGradientSynchronizer: GradientSynchronizer {
+    private let ring: RingAllReduce
+    private let sequence: CollectiveSequence
+    private let averagesRunningStatistics: Bool
+    private var buffer = [Int64]()
+
+    init(_ ring: RingAllReduce, sequence: CollectiveSequence, averagesRunningStatistics: Bool) {
+        self.ring = ring
+        self.sequence = sequence
+        self.averagesRunningStatistics = averagesRunningStatistics
+    }
+
+    func synchronize(_ store: ParameterStore) throws {
+        let accumulators = store.gradientAccumulators
+        buffer = Array(accumulators)
+        try ring.sum(&buffer, sequence: sequence.take())
+        _ = buffer.withUnsafeBufferPointer { accumulators.update(fromContentsOf: $0) }
+        guard averagesRunningStatistics, ring.communicator.size > 1 else { return }
+        let state = store.state
+        var encoded = state.map { FixedPoint.encode(Double($0), scale: FixedPoint.statisticsScale) }
+        try ring.sum(&encoded, sequence: sequence.take())
+        let size = Double(ring.communicator.size)
+        for i in 0..<state.count { state[i] = Float(FixedPoint.decode(encoded[i], scale: FixedPoint.statisticsScale) / size) }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Worker processes started by `train --workers W` on this machine: the same executable run as
+/// `resnet-ddp worker`, told this process's PID so that none outlives it.
+final class LocalWorkers: @unchecked Sendable {
+    private var processes: [Process] = []
+    private let lock = NSLock()
+
+    init(count: Int, coordinator: String, data: String, threads: Int) throws {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        for _ in 0..<count {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["worker", "--coordinator", coordinator, "--data", data, "--threads", String(threads),
+                                 "--ring-host", "127.0.0.1", "--parent-pid", String(getpid())]
+            try process.run()
+            processes.append(process)
+        }
+    }
+
+    /// A description of a worker that has exited, if any.
+    func deadWorker() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return processes.first { !$0.isRunning }.map { "local worker pid \($0.processIdentifier) (exit status \($0.terminationStatus))" }
+    }
+
+    /// Waits up to `seconds` for every worker to exit, then ends the rest.
+    func waitForExit(seconds: Double) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
+        terminate()
+    }
+
+    func terminate() {
+        for process in processes where process.isRunning { process.terminate() }
+        let deadline = Date(timeIntervalSinceNow: 3)
+        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import Cluster
+import Training
+
+/// The flags that define a run, shared by `train` and `coordinator`. Optional so that a resumed
+/// run can tell which were given; the help text states each default.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Network depth, 6n+2: 20, 32, 44, 56, 110 in the paper. (default: 20)")
+    var depth: Int?
+    @Flag(help: "Train the plain net of the same depth (no shortcuts).")
+    var plain = false
+    @Option(name: .customLong("out"), help: ArgumentHelp("Run directory. (default: runs/<model>-seed<seed>)", valueName: "run-dir"))
+    var out: String?
+    @Option(help: "Training steps. (default: 64000)")
+    var iterations: Int?
+    @Option(help: "Images per step. (default: 128)")
+    var batchSize: Int?
+    @Option(name: .customLong("lr"), help: "Initial learning rate. (default: 0.1)")
+    var learningRate: Float?
+    @Option(help: "Steps at which the learning rate is divided by 10, comma-separated. (default: 32000,48000)")
+    var milestones: String?
+    @Option(help: "SGD momentum. (default: 0.9)")
+    var momentum: Float?
+    @Option(help: "L2 weight decay. (default: 0.0001)")
+    var weightDecay: Float?
+    @Option(help: "Seed for initialization, shuffling and augmentation. (default: 1)")
+    var seed: UInt64?
+    @Option(help: "Evaluate the test set every this many steps. (default: once per epoch)")
+    var evalEvery: Int?
+    @Option(help: "Write a checkpoint every this many steps (and at the end). (default: 2000)")
+    var checkpointEvery: Int?
+    @Option(help: "Checkpoints kept in RUN_DIR/checkpoints. (default: 3)")
+    var keepCheckpoints: Int?
+    @Option(help: "Print a progress line and a metrics record every this many steps. (default: 50)")
+    var logEvery: Int?
+    @Option(help: "Training images held out for validation, from the end of the set; the paper uses 5000. (default: 0)")
+    var validation: Int?
+    @Option(help: "Steps at lr 0.01 before the initial rate; the paper uses about 400 for ResNet-110. (default: 0)")
+    var warmup: Int?
+    @Option(help: ArgumentHelp("Continue the run in this directory from its newest valid checkpoint.", valueName: "run-dir"))
+    var resume: String?
+
+    /// Flags that define the run; a resumed run keeps the stored values.
+    private var definingFlagsGiven: [String] {
+        [("--depth", depth != nil), ("--plain", plain), ("--batch-size", batchSize != nil), ("--lr", learningRate != nil),
+         ("--milestones", milestones != nil), ("--momentum", momentum != nil), ("--weight-decay", weightDecay != nil),
+         ("--seed", seed != nil), ("--validation", validation != nil), ("--warmup", warmup != nil), ("--out", out != nil)]
+            .filter(\.1).map(\.0)
+    }
+
+    func configuration() throws -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        if let depth { c.depth = depth }
+        c.residual = !plain
+        if let iterations { c.iterations = iterations }
+        if let batchSize { c.batchSize = batchSize }
+        if let learningRate { c.learningRate = learningRate }
+        if let milestones {
+            c.milestones = try milestones.split(separator: ",").map {
+                guard let value = Int($0.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--milestones: '\($0)' is not a step number")
+                }
+                return value
+            }
+        }
+        if let momentum { c.momentum = momentum }
+        if let weightDecay { c.weightDecay = weightDecay }
+        if let seed { c.seed = seed }
+        applyAdjustable(to: &c)
+        if let validation { c.validation = validation }
+        if let warmup { c.warmupIterations = warmup }
+        return c
+    }
+
+    /// Flags that may change between sittings of one run.
+    private func applyAdjustable(to c: inout TrainingConfiguration) {
+        if let iterations { c.iterations = iterations }
+        if evalEvery != nil { c.evalEvery = evalEvery }
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let keepCheckpoints { c.keepCheckpoints = keepCheckpoints }
+        if let logEvery { c.logEvery = logEvery }
+    }
+
+    func validate() throws {
+        if resume != nil, !definingFlagsGiven.isEmpty {
+            throw ValidationError("\(definingFlagsGiven.joined(separator: ", ")) cannot change a resumed run: "
+                + "--resume keeps the stored configuration (only --iterations, --eval-every, --checkpoint-every, "
+                + "--keep-checkpoints, --log-every, --threads and --data may be given)")
+        }
+        let errors = try configuration().validationErrors()
+        if !errors.isEmpty { throw ValidationError(errors.joined(separator: "\n")) }
+    }
+
+    /// The run to execute: its directory, configuration and (when resuming) the checkpoint.
+    func prepareRun(display: ProgressDisplay) throws -> (directory: String, configuration: TrainingConfiguration, resume: Checkpoint?) {
+        var configuration = try configuration()
+        let directory: String
+        var checkpoint: Checkpoint?
+        if let resume {
+            directory = resume
+            let found = try CheckpointDirectory(runDirectory: resume).latestValid()
+            for warning in found.warnings { display.message("warning: \(warning)") }
+            configuration = found.checkpoint.configuration
+            applyAdjustable(to: &configuration)
+            checkpoint = found.checkpoint
+            checkpoint?.configuration = configuration
+            display.message("resuming \(resume) from \(found.path) (step \(found.checkpoint.step) of \(configuration.iterations))")
+        } else {
+            let name = try configuration.architecture().name.lowercased()
+            directory = out ?? "runs/\(name)-seed\(configuration.seed)"
+            if !CheckpointDirectory(runDirectory: directory).files().isEmpty {
+                throw ValidationError("\(directory) already holds checkpoints of a run; continue it with --resume \(directory) "
+                    + "or choose another --out")
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(configuration).write(to: URL(fileURLWithPath: directory).appendingPathComponent("config.json"))
+        } catch {
+            throw ValidationError("cannot write to run directory \(directory): \(error.localizedDescription)")
+        }
+        return (directory, configuration, checkpoint)
+    }
+}
+
+/// Runs `trainer` to the end or to Ctrl-C and reports; exits 130 when interrupted.
+func finish(_ trainer: Trainer, runDirectory: String, display: ProgressDisplay, stop: StopSignal) throws -> TrainingSummary {
+    let summary = try trainer.run(shouldStop: { stop.isSet })
+    if !summary.finished {
+        display.message("interrupted at step \(summary.step); continue with: resnet-ddp train --resume \(runDirectory)")
+        return summary
+    }
+    var line = "finished \(summary.step) steps"
+    if let last = summary.lastEvaluation {
+        line += String(format: "; test error %.2f%% (first 1000 exact images: %.2f%%), best %.2f%%",
+                       last.error, last.errorFirst1000, summary.bestTestError ?? last.error)
+    }
+    display.message(line + "; parameters \(String(summary.parameterHash, radix: 16))")
+    return summary
+}

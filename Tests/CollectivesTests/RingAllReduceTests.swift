@@ -1,0 +1,102 @@
+import Cluster
+import Collectives
+import Foundation
+import Testing
+import Transport
+
+/// Runs `body(rank)` on `size` threads and returns the results in rank order.
+final class ResultsBox<T>: @unchecked Sendable {
+    var results: [Result<T, any Error>?]
+    init(size: Int) { results = Array(repeating: nil, count: size) }
+}
+
+func onThreads<T: Sendable>(_ size: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+    let box = ResultsBox<T>(size: size)
+    let lock = NSLock()
+    let group = DispatchGroup()
+    for rank in 0..<size {
+        group.enter()
+        Thread.detachNewThread {
+            let result = Result { try body(rank) }
+            lock.lock()
+            box.results[rank] = result
+            lock.unlock()
+            group.leave()
+        }
+    }
+    group.wait()
+    return try box.results.map { try $0!.get() }
+}
+
+/// Rank-dependent inputs (large, negative, varied) and their exact sums.
+func inputs(rank: Int, count: Int) -> [Int64] {
+    (0..<count).map { i in Int64(rank + 1) * 1_000_003 * Int64(i) - Int64(rank) << 40 + Int64(i % 7) * (rank % 2 == 0 ? 1 : -1) }
+}
+
+func expectedSum(size: Int, count: Int) -> [Int64] {
+    let all = (0..<size).map { inputs(rank: $0, count: count) }
+    return (0..<count).map { i in all.reduce(Int64(0)) { $0 &+ $1[i] } }
+}
+
+@Suite struct RingAllReduceTests {
+    @Test(arguments: 1...8, [0, 1, 5, 97, 1000])
+    func loopbackSumsExactly(size: Int, count: Int) throws {
+        let world = LoopbackWorld(size: size)
+        let results = try onThreads(size) { rank in
+            var values = inputs(rank: rank, count: count)
+            try RingAllReduce(world.communicator(rank: rank)).sum(&values, sequence: 3)
+            return values
+        }
+        let expected = expectedSum(size: size, count: count)
+        for (rank, result) in results.enumerated() { #expect(result == expected, "rank \(rank) of \(size), \(count) values") }
+    }
+
+    @Test func consecutiveCollectivesDoNotMix() throws {
+        let world = LoopbackWorld(size: 3)
+        let results = try onThreads(3) { rank in
+            var a = inputs(rank: rank, count: 10), b = inputs(rank: rank + 5, count: 4)
+            let ring = RingAllReduce(world.communicator(rank: rank))
+            try ring.sum(&a, sequence: 1)
+            try ring.sum(&b, sequence: 2)
+            return a + b
+        }
+        let expectedB = (0..<4).map { i in (0..<3).reduce(Int64(0)) { $0 &+ inputs(rank: $1 + 5, count: 4)[i] } }
+        for result in results { #expect(result == expectedSum(size: 3, count: 10) + expectedB) }
+    }
+
+    @Test func silentPeerTimesOutNamingIt() throws {
+        let world = LoopbackWorld(size: 2, timeout: 0.2)
+        var values: [Int64] = [1, 2, 3]
+        // Rank 1 never takes part: rank 0's receive must fail, naming rank 1.
+        #expect(throws: CollectiveError.timeout(peer: 1, tag: 7 << 8)) {
+            try RingAllReduce(world.communicator(rank: 0)).sum(&values, sequence: 7)
+        }
+    }
+
+    @Test(arguments: [1, 2, 3, 4])
+    func zeroMQRingSumsExactly(size: Int) throws {
+        let context = try ZMQContext()
+        // Bind every rank's PULL socket first so that each knows the next one's endpoint.
+        let sockets = try (0..<size).map { _ in try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0) }
+        let endpoints = try sockets.map { try $0.bind("tcp://127.0.0.1:*") }
+        let box = UncheckedBox((context, sockets))
+        let count = 269_722  // a ResNet-20 gradient
+        let results = try onThreads(size) { rank in
+            let (context, sockets) = box.value
+            let ring = try ZMQRingCommunicator(context: context, rank: rank, size: size, runID: 42, incoming: sockets[rank],
+                                               nextEndpoint: endpoints[(rank + 1) % size], timeout: 10, log: { print($0) })
+            defer { ring.close() }
+            ring.step = 5
+            var values = inputs(rank: rank, count: count)
+            try RingAllReduce(ring).sum(&values, sequence: 1)
+            return values
+        }
+        let expected = expectedSum(size: size, count: count)
+        for result in results { #expect(result == expected) }
+    }
+}
+
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
