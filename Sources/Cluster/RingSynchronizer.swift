@@ -35,7 +35,6 @@ final class RingGradientSynchronizer: GradientSynchronizer {
     private let ring: RingAllReduce
     private let sequence: CollectiveSequence
     private let averagesRunningStatistics: Bool
-    private var buffer = [Int64]()
 
     init(_ ring: RingAllReduce, sequence: CollectiveSequence, averagesRunningStatistics: Bool) {
         self.ring = ring
@@ -44,10 +43,7 @@ final class RingGradientSynchronizer: GradientSynchronizer {
     }
 
     func synchronize(_ store: ParameterStore) throws {
-        let accumulators = store.gradientAccumulators
-        buffer = Array(accumulators)
-        try ring.sum(&buffer, sequence: sequence.take())
-        _ = buffer.withUnsafeBufferPointer { accumulators.update(fromContentsOf: $0) }
+        try ring.sum(store.gradientAccumulators, sequence: sequence.take())
         guard averagesRunningStatistics, ring.communicator.size > 1 else { return }
         let state = store.state
         var encoded = state.map { FixedPoint.encode(Double($0), scale: FixedPoint.statisticsScale) }

@@ -33,35 +33,36 @@ public final class ZMQRingCommunicator: Communicator {
         if size > 1 { try outgoing.connect(nextEndpoint) }
     }
 
-    public func sendToNext(_ bytes: [UInt8], tag: UInt32) throws {
+    public func sendToNext(_ bytes: UnsafeRawBufferPointer, tag: UInt32) throws {
         let header = WireHeader(kind: .ringChunk, runID: runID, epoch: epoch, sequence: tag, step: step, sender: Int32(rank))
-        try outgoing.send([WireMessage(header, payload: bytes).encoded()], timeout: timeout, to: "rank \(next)")
+        try outgoing.send(header, payload: bytes, timeout: timeout, to: "rank \(next)")
     }
 
-    public func receiveFromPrevious(tag: UInt32, expectedBytes: Int) throws -> [UInt8] {
+    public func receiveFromPrevious(tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
         let deadline = monotonicSeconds() + timeout
         while true {
             let remaining = deadline - monotonicSeconds()
-            guard remaining > 0, let frames = try incoming.receive(timeout: remaining) else {
-                throw CollectiveError.timeout(peer: previous, tag: tag)
-            }
+            guard remaining > 0 else { throw CollectiveError.timeout(peer: previous, tag: tag) }
             do {
-                guard frames.count == 1 else { throw TransportError.malformed("\(frames.count) frames on the ring") }
-                let message = try WireMessage.decode(frames[0], from: "ring (rank \(previous))")
-                let h = message.header
-                if h.runID != runID { throw TransportError.unexpected("ring message of another run (\(hex(h.runID)))") }
-                if h.kind != .ringChunk { throw TransportError.unexpected("\(h.kind) on the ring") }
-                if h.epoch < epoch || (h.epoch == epoch && h.step < step) {
-                    throw TransportError.unexpected("stale ring message (epoch \(h.epoch), step \(h.step))")
+                let accepted = try incoming.receiveFrame(timeout: remaining) { frame -> Bool in
+                    let (h, payload) = try WireHeader.decode(frame, from: "ring (rank \(previous))")
+                    if h.runID != runID { throw TransportError.unexpected("ring message of another run (\(hex(h.runID)))") }
+                    if h.kind != .ringChunk { throw TransportError.unexpected("\(h.kind) on the ring") }
+                    if h.epoch < epoch || (h.epoch == epoch && h.step < step) {
+                        throw TransportError.unexpected("stale ring message (epoch \(h.epoch), step \(h.step))")
+                    }
+                    if h.epoch != epoch || h.step != step || h.sender != Int32(previous) || h.sequence != tag {
+                        throw TransportError.unexpected("ring message epoch \(h.epoch) step \(h.step) from rank \(h.sender) "
+                            + "tag \(h.sequence); expected epoch \(epoch) step \(step) from rank \(previous) tag \(tag)")
+                    }
+                    guard payload.count == expectedBytes else {
+                        throw TransportError.malformed("ring chunk of \(payload.count) bytes, expected \(expectedBytes)")
+                    }
+                    consume(payload)
+                    return true
                 }
-                if h.epoch != epoch || h.step != step || h.sender != Int32(previous) || h.sequence != tag {
-                    throw TransportError.unexpected("ring message epoch \(h.epoch) step \(h.step) from rank \(h.sender) "
-                        + "tag \(h.sequence); expected epoch \(epoch) step \(step) from rank \(previous) tag \(tag)")
-                }
-                guard message.payload.count == expectedBytes else {
-                    throw TransportError.malformed("ring chunk of \(message.payload.count) bytes, expected \(expectedBytes)")
-                }
-                return message.payload
+                guard accepted != nil else { throw CollectiveError.timeout(peer: previous, tag: tag) }
+                return
             } catch let error as TransportError {
                 log("rank \(rank): dropped a ring message: \(error)")
             }

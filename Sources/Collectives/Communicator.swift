@@ -4,8 +4,10 @@
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
-    func sendToNext(_ bytes: [UInt8], tag: UInt32) throws
-    func receiveFromPrevious(tag: UInt32, expectedBytes: Int) throws -> [UInt8]
+    func sendToNext(_ bytes: UnsafeRawBufferPointer, tag: UInt32) throws
+    /// Receives the next message from the previous rank, checks its tag and size, and lends its
+    /// bytes to `consume` (valid only during the call).
+    func receiveFromPrevious(tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws
 }
 
 public enum CollectiveError: Error, CustomStringConvertible, Equatable {

@@ -48,15 +48,15 @@ public final class LoopbackCommunicator: Communicator, @unchecked Sendable {
         self.rank = rank
     }
 
-    public func sendToNext(_ bytes: [UInt8], tag: UInt32) throws {
-        world.post(to: next, tag: tag, bytes: bytes)
+    public func sendToNext(_ bytes: UnsafeRawBufferPointer, tag: UInt32) throws {
+        world.post(to: next, tag: tag, bytes: Array(bytes))
     }
 
-    public func receiveFromPrevious(tag: UInt32, expectedBytes: Int) throws -> [UInt8] {
+    public func receiveFromPrevious(tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
         let bytes = try world.take(rank: rank, from: previous, tag: tag)
         guard bytes.count == expectedBytes else {
             throw CollectiveError.mismatch("rank \(rank) expected \(expectedBytes) bytes from rank \(previous), got \(bytes.count)")
         }
-        return bytes
+        bytes.withUnsafeBytes(consume)
     }
 }

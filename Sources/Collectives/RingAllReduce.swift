@@ -13,6 +13,10 @@ public struct RingAllReduce {
 
     /// `sequence` distinguishes collectives within a step; it is carried in every message's tag.
     public func sum(_ values: inout [Int64], sequence: UInt32) throws {
+        try values.withUnsafeMutableBufferPointer { try sum($0, sequence: sequence) }
+    }
+
+    public func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
         let size = communicator.size, rank = communicator.rank
         if size == 1 { return }
         precondition(size < 128, "ring larger than the tag space")
@@ -22,35 +26,26 @@ public struct RingAllReduce {
             return (c * n / size)..<((c + 1) * n / size)
         }
         func tag(_ round: Int) -> UInt32 { sequence << 8 | UInt32(round) }
+        func send(_ chunk: Range<Int>, round: Int) throws {
+            try communicator.sendToNext(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(values)[(chunk.lowerBound * 8)..<(chunk.upperBound * 8)]),
+                                        tag: tag(round))
+        }
 
         for round in 0..<(size - 1) {
-            try communicator.sendToNext(bytes(values[bounds(rank - round)]), tag: tag(round))
+            try send(bounds(rank - round), round: round)
             let target = bounds(rank - round - 1)
-            let incoming = try communicator.receiveFromPrevious(tag: tag(round), expectedBytes: target.count * 8)
-            incoming.withUnsafeBytes { raw in
-                for (i, index) in target.enumerated() {
-                    values[index] &+= Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
-                }
+            try communicator.receiveFromPrevious(tag: tag(round), expectedBytes: target.count * 8) { raw in
+                let base = values.baseAddress! + target.lowerBound
+                for i in 0..<target.count { base[i] &+= Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
             }
         }
         for round in 0..<(size - 1) {
             let phase = size - 1 + round
-            try communicator.sendToNext(bytes(values[bounds(rank + 1 - round)]), tag: tag(phase))
+            try send(bounds(rank + 1 - round), round: phase)
             let target = bounds(rank - round)
-            let incoming = try communicator.receiveFromPrevious(tag: tag(phase), expectedBytes: target.count * 8)
-            incoming.withUnsafeBytes { raw in
-                for (i, index) in target.enumerated() {
-                    values[index] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
-                }
+            try communicator.receiveFromPrevious(tag: tag(phase), expectedBytes: target.count * 8) { raw in
+                UnsafeMutableRawPointer(values.baseAddress! + target.lowerBound).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
             }
         }
-    }
-
-    private func bytes(_ slice: ArraySlice<Int64>) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: slice.count * 8)
-        out.withUnsafeMutableBytes { raw in
-            for (i, v) in slice.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: i * 8, as: Int64.self) }
-        }
-        return out
     }
 }

@@ -48,23 +48,43 @@ public struct WireMessage: Sendable, Equatable {
     }
 
     public func encoded() -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(WireHeader.size + payload.count)
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        put(WireHeader.magic); put(WireHeader.version); put(header.kind.rawValue); put(header.runID)
-        put(header.epoch); put(header.sequence); put(header.step); put(header.sender); put(UInt32(0))
-        put(header.payloadLength); put(header.checksum)
-        out.append(contentsOf: payload)
+        var out = [UInt8](repeating: 0, count: WireHeader.size + payload.count)
+        out.withUnsafeMutableBytes { header.write(to: $0) }
+        out.replaceSubrange(WireHeader.size..., with: payload)
         return out
     }
 
     /// Validates everything: size, magic, version, kind, length, checksum. `source` names the peer.
     public static func decode(_ frame: [UInt8], from source: String) throws -> WireMessage {
+        try frame.withUnsafeBytes { raw in
+            let (header, payload) = try WireHeader.decode(raw, from: source)
+            var message = WireMessage(header, payload: Array(payload))
+            message.header.checksum = header.checksum
+            return message
+        }
+    }
+}
+
+extension WireHeader {
+    /// Writes the 56 header bytes at the start of `buffer` (which must be large enough).
+    public func write(to buffer: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        func put<T: FixedWidthInteger>(_ v: T) {
+            buffer.storeBytes(of: v.littleEndian, toByteOffset: offset, as: T.self)
+            offset += MemoryLayout<T>.size
+        }
+        put(WireHeader.magic); put(WireHeader.version); put(kind.rawValue); put(runID)
+        put(epoch); put(sequence); put(step); put(sender); put(UInt32(0))
+        put(payloadLength); put(checksum)
+    }
+
+    /// Decodes and validates a frame in place; the payload view is valid as long as `frame`.
+    public static func decode(_ frame: UnsafeRawBufferPointer, from source: String) throws -> (WireHeader, UnsafeRawBufferPointer) {
         guard frame.count >= WireHeader.size else {
             throw TransportError.malformed("\(frame.count)-byte frame from \(source) is shorter than a header")
         }
         func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
-            frame.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+            T(littleEndian: frame.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
         guard get(0, UInt32.self) == WireHeader.magic else {
             throw TransportError.malformed("bad magic number from \(source) (not a resnet-ddp peer?)")
@@ -88,29 +108,36 @@ public struct WireMessage: Sendable, Equatable {
             throw TransportError.malformed("\(kind) from \(source) declares \(header.payloadLength) payload bytes "
                 + "but carries \(frame.count - WireHeader.size)")
         }
-        let payload = Array(frame[WireHeader.size...])
+        let payload = UnsafeRawBufferPointer(rebasing: frame[WireHeader.size...])
         guard wireChecksum(payload) == header.checksum else {
             throw TransportError.malformed("\(kind) from \(source) fails its checksum (corrupted in transit?)")
         }
-        var message = WireMessage(header, payload: payload)
-        message.header.checksum = header.checksum
-        return message
+        return (header, payload)
     }
 }
 
-/// A fast 64-bit checksum over 8-byte words (corruption detection, not security).
-public func wireChecksum(_ bytes: [UInt8]) -> UInt64 {
-    bytes.withUnsafeBytes { raw -> UInt64 in
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
-        let words = raw.count / 8
-        for i in 0..<words {
-            let w = raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
-            h = ((h ^ (w &* 0xBF58_476D_1CE4_E5B9)) << 29 | (h ^ (w &* 0xBF58_476D_1CE4_E5B9)) >> 35) &* 0x94D0_49BB_1331_11EB
-        }
-        for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x0000_0100_0000_01B3 }
-        h ^= h >> 31
-        return h &* 0xD6E8_FEB8_6659_FD93
+/// A fast 64-bit checksum (corruption detection, not security): four independent lanes over
+/// 32-byte blocks, so it runs at several GB/s.
+public func wireChecksum(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { wireChecksum($0) } }
+
+public func wireChecksum(_ raw: UnsafeRawBufferPointer) -> UInt64 {
+    @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
+        let x = h ^ (w &* 0xBF58_476D_1CE4_E5B9)
+        return (x << 29 | x >> 35) &* 0x94D0_49BB_1331_11EB
     }
+    var h0: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count), h1 = h0 &+ 1, h2 = h0 &+ 2, h3 = h0 &+ 3
+    let blocks = raw.count / 32
+    for i in 0..<blocks {
+        let o = i * 32
+        h0 = mix(h0, raw.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+        h1 = mix(h1, raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self))
+        h2 = mix(h2, raw.loadUnaligned(fromByteOffset: o + 16, as: UInt64.self))
+        h3 = mix(h3, raw.loadUnaligned(fromByteOffset: o + 24, as: UInt64.self))
+    }
+    var h = mix(mix(mix(h0, h1), h2), h3)
+    for i in (blocks * 32)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x0000_0100_0000_01B3 }
+    h ^= h >> 31
+    return h &* 0xD6E8_FEB8_6659_FD93
 }
 
 /// Control payloads: a JSON document plus an optional binary blob:

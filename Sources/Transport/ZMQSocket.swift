@@ -123,6 +123,55 @@ public final class ZMQSocket {
         }
     }
 
+    /// Sends `header` + `payload` as one frame (length and checksum filled in), with one copy.
+    public func send(_ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String) throws {
+        let socket = try live()
+        try setOption(ZMQ_SNDTIMEO, Int32(max(0, min(timeout, 2_000_000)) * 1000))
+        var header = header
+        header.payloadLength = UInt64(payload.count)
+        header.checksum = wireChecksum(payload)
+        var message = zmq_msg_t()
+        guard zmq_msg_init_size(&message, WireHeader.size + payload.count) == 0 else {
+            throw TransportError.zmq("zmq_msg_init_size", lastError())
+        }
+        let frame = UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: WireHeader.size + payload.count)
+        header.write(to: frame)
+        if payload.count > 0 { (frame.baseAddress! + WireHeader.size).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        if zmq_msg_send(&message, socket, 0) < 0 {
+            let errno = zmq_errno()
+            zmq_msg_close(&message)
+            if errno == EAGAIN { throw TransportError.timeout("room to send to \(peer)", seconds: timeout) }
+            if errno == EHOSTUNREACH { throw TransportError.peerUnreachable(peer) }
+            throw TransportError.zmq("send to \(peer)", lastError())
+        }
+    }
+
+    /// Receives one single-frame message and lends its bytes to `body` without copying; nil when
+    /// nothing arrives within `timeout` seconds. A multipart message is read whole and rejected.
+    public func receiveFrame<T>(timeout: Double, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+        let socket = try live()
+        try setOption(ZMQ_RCVTIMEO, Int32(max(0, min(timeout, 2_000_000)) * 1000))
+        var message = zmq_msg_t()
+        zmq_msg_init(&message)
+        defer { zmq_msg_close(&message) }
+        while zmq_msg_recv(&message, socket, 0) < 0 {
+            let errno = zmq_errno()
+            if errno == EAGAIN { return nil }
+            if errno != EINTR { throw TransportError.zmq("receive", lastError()) }
+        }
+        if zmq_msg_more(&message) != 0 {
+            var parts = 1
+            repeat {
+                zmq_msg_close(&message)
+                zmq_msg_init(&message)
+                guard zmq_msg_recv(&message, socket, 0) >= 0 else { break }
+                parts += 1
+            } while zmq_msg_more(&message) != 0
+            throw TransportError.malformed("\(parts)-part message where one frame was expected")
+        }
+        return try body(UnsafeRawBufferPointer(start: zmq_msg_data(&message), count: zmq_msg_size(&message)))
+    }
+
     /// Receives one multipart message, or nil when nothing arrives within `timeout` seconds.
     public func receive(timeout: Double) throws -> [[UInt8]]? {
         let socket = try live()

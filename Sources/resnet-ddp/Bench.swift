@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Cluster
 import Training
 
 struct Bench: ParsableCommand {
@@ -31,6 +32,9 @@ struct Bench: ParsableCommand {
 
     @Flag(help: "One JSON object per line (keys: model, mode, threads, batch, images_per_second, gflops, median_ms).")
     var json = false
+
+    @Flag(help: "Measure the ring all-reduce instead: 269,722 and 1,727,962 gradient elements (ResNet-20 and -110), 2 and 4 workers, tcp loopback and ipc.")
+    var allreduce = false
 
     func validate() throws {
         guard batchSize >= 1, steps >= 1, warmup >= 0 else { throw ValidationError("--batch-size and --steps must be >= 1, --warmup >= 0") }
@@ -65,6 +69,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if allreduce { return try runAllReduce() }
         if !json {
             print("model       mode       threads  batch   median ms   images/s   GFLOP/s")
         }
@@ -85,6 +90,27 @@ struct Bench: ParsableCommand {
                                        r.medianSeconds * 1000, r.imagesPerSecond, r.gflops))
                     }
                     fflush(nil)  // show each figure as it is measured
+                }
+            }
+        }
+    }
+
+    func runAllReduce() throws {
+        if !json { print("elements   bytes      workers  transport  median ms   best ms   bus GB/s") }
+        for elements in [269_722, 1_727_962] {
+            for workers in [2, 4] {
+                for transport in ["tcp", "ipc"] {
+                    let r = try AllReduceBenchmark.run(elements: elements, workers: workers, transport: transport,
+                                                       iterations: steps)
+                    if json {
+                        print(String(format: "{\"elements\":%d,\"bytes\":%d,\"workers\":%d,\"transport\":\"%@\","
+                                     + "\"median_ms\":%.3f,\"best_ms\":%.3f,\"bus_gbps\":%.2f}", r.elements, r.bytes,
+                                     r.workers, r.transport, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                    } else {
+                        print(String(format: "%-9d  %-9d  %7d  %-9@  %9.3f  %8.3f  %8.2f", r.elements, r.bytes, r.workers,
+                                     r.transport, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                    }
+                    fflush(nil)
                 }
             }
         }

@@ -39,7 +39,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let display = ProgressDisplay()
-        let run: (directory: String, configuration: TrainingConfiguration, resume: Checkpoint?)
+        let run: PreparedRun
         do { run = try training.prepareRun(display: display) } catch { fail("\(error)") }
         let architecture = try run.configuration.architecture()
         let stop = StopSignal()
@@ -65,29 +65,42 @@ struct Train: ParsableCommand {
                         + "\(threads) threads, batch norm \(batchnorm.rawValue); run directory \(run.directory)")
         let options = Coordinator.Options(listen: "tcp://127.0.0.1:*", workers: workers, batchNorm: batchnorm,
                                           rendezvousTimeout: 120, stepTimeout: 300, checkEvery: run.configuration.logEvery)
-        var cluster: LocalWorkers?
-        var coordinator: Coordinator?
-        do {
-            let coord = try Coordinator(options: options, configuration: run.configuration, log: display.message)
-            coordinator = coord
-            let local = try LocalWorkers(count: workers, coordinator: coord.endpoint, data: dataOptions.data, threads: threads)
-            cluster = local
-            coord.liveness = { local.deadWorker() }
-            try coord.rendezvous(state: try initialState(run.configuration, resume: run.resume))
-            let trainer = try Trainer(configuration: run.configuration, executor: coord, trainImages: coord.trainImages,
-                                      hasValidation: run.configuration.validation > 0, startStep: run.resume?.step ?? 0,
-                                      runDirectory: run.directory, display: display)
-            let summary = try finish(trainer, runDirectory: run.directory, display: display, stop: stop)
-            coord.stop(reason: summary.finished ? "training finished" : "interrupted")
-            local.waitForExit(seconds: 10)
-            if !summary.finished { throw ExitCode(130) }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            coordinator?.stop(reason: "coordinator failed: \(error)")
-            cluster?.terminate()
-            fail("\(error)")
+        var local: LocalWorkers?
+        try runCoordinated(options, run: run, display: display, stop: stop) { coordinator in
+            let started = try LocalWorkers(count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads)
+            local = started
+            coordinator.liveness = { started.deadWorker() }
+        } finished: { succeeded in
+            if succeeded { local?.waitForExit(seconds: 10) } else { local?.terminate() }
         }
+    }
+}
+
+/// Runs a coordinated training: binds, `start`s the workers if it launches them, waits for them,
+/// trains, and stops every worker on the way out; `finished(success)` runs last. Exits the
+/// process with a message on failure and with status 130 when interrupted.
+func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
+                    display: ProgressDisplay, stop: StopSignal, start: (Coordinator) throws -> Void = { _ in },
+                    finished: (Bool) -> Void = { _ in }) throws {
+    var coordinator: Coordinator?
+    do {
+        let coord = try Coordinator(options: options, configuration: run.configuration, log: display.message)
+        coordinator = coord
+        try start(coord)
+        try coord.rendezvous(state: try initialState(run.configuration, resume: run.resume))
+        let trainer = try Trainer(configuration: run.configuration, executor: coord, trainImages: coord.trainImages,
+                                  hasValidation: run.configuration.validation > 0, startStep: run.resume?.step ?? 0,
+                                  runDirectory: run.directory, display: display)
+        let summary = try finish(trainer, runDirectory: run.directory, display: display, stop: stop)
+        coord.stop(reason: summary.finished ? "training finished" : "interrupted")
+        finished(true)
+        if !summary.finished { throw ExitCode(130) }
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        coordinator?.stop(reason: "coordinator failed: \(error)")
+        finished(false)
+        fail("\(error)")
     }
 }
 

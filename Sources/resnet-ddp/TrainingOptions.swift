@@ -3,6 +3,13 @@ import Foundation
 import Cluster
 import Training
 
+/// A run about to start or continue: its directory, configuration and (when resuming) checkpoint.
+struct PreparedRun {
+    let directory: String
+    let configuration: TrainingConfiguration
+    let resume: Checkpoint?
+}
+
 /// The flags that define a run, shared by `train` and `coordinator`. Optional so that a resumed
 /// run can tell which were given; the help text states each default.
 struct TrainingOptions: ParsableArguments {
@@ -93,7 +100,7 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// The run to execute: its directory, configuration and (when resuming) the checkpoint.
-    func prepareRun(display: ProgressDisplay) throws -> (directory: String, configuration: TrainingConfiguration, resume: Checkpoint?) {
+    func prepareRun(display: ProgressDisplay) throws -> PreparedRun {
         var configuration = try configuration()
         let directory: String
         var checkpoint: Checkpoint?
@@ -122,7 +129,7 @@ struct TrainingOptions: ParsableArguments {
         } catch {
             throw ValidationError("cannot write to run directory \(directory): \(error.localizedDescription)")
         }
-        return (directory, configuration, checkpoint)
+        return PreparedRun(directory: directory, configuration: configuration, resume: checkpoint)
     }
 }
 

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Cluster
+import Training
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Coordinate a distributed run: workers started elsewhere join with `resnet-ddp worker`.",
+        discussion: """
+            Binds --listen, waits for --workers workers, and then trains exactly like `train` (same flags, \
+            metrics, progress, checkpoints and --resume). The coordinator needs no dataset; each worker reads \
+            its own copy. Without CURVE keys nothing on the wire is authenticated or encrypted: listen on \
+            loopback or a trusted network only.
+            """)
+
+    @Option(help: ArgumentHelp("Address to listen on.", valueName: "tcp://host:port"))
+    var listen = "tcp://127.0.0.1:5555"
+    @Option(help: "Workers to wait for.")
+    var workers: Int
+    @Option(help: "Batch norm across workers: sync (statistics of the whole batch) or local (per worker).")
+    var batchnorm: ControlMessage.BatchNormMode = .sync
+    @Option(help: "Seconds to wait for all workers to join.")
+    var rendezvousTimeout: Double = 600
+    @Option(help: "Seconds to wait for one step (or evaluation) of every worker.")
+    var stepTimeout: Double = 300
+    @OptionGroup var training: TrainingOptions
+
+    func validate() throws {
+        if workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
+        guard listen.hasPrefix("tcp://") || listen.hasPrefix("ipc://") else {
+            throw ValidationError("--listen must be tcp://host:port or ipc://path, got '\(listen)'")
+        }
+    }
+
+    func run() throws {
+        let display = ProgressDisplay()
+        let run: PreparedRun
+        do { run = try training.prepareRun(display: display) } catch { fail("\(error)") }
+        let stop = StopSignal()
+        let options = Coordinator.Options(listen: listen, workers: workers, batchNorm: batchnorm,
+                                          rendezvousTimeout: rendezvousTimeout, stepTimeout: stepTimeout,
+                                          checkEvery: run.configuration.logEvery)
+        try runCoordinated(options, run: run, display: display, stop: stop)
+    }
+}
