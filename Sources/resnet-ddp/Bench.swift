@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object per line (keys: model, mode, threads, batch, images_per_second, gflops, median_ms).")
     var json = false
 
-    @Flag(help: "Measure the ring all-reduce instead: 269,722 and 1,727,962 gradient elements (ResNet-20 and -110), 2 and 4 workers, tcp loopback and ipc.")
+    @Flag(help: "Measure the ring all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), 2 and 4 workers, tcp loopback and ipc.")
     var allreduce = false
 
     func validate() throws {
@@ -97,7 +97,8 @@ struct Bench: ParsableCommand {
 
     func runAllReduce() throws {
         if !json { print("elements   bytes      workers  transport  median ms   best ms   bus GB/s") }
-        for elements in [269_722, 1_727_962] {
+        // 129: the statistics of one 64-channel batch-norm layer (synchronized batch norm).
+        for elements in [129, 269_722, 1_727_962] {
             for workers in [2, 4] {
                 for transport in ["tcp", "ipc"] {
                     let r = try AllReduceBenchmark.run(elements: elements, workers: workers, transport: transport,
