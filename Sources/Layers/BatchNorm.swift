@@ -38,7 +38,19 @@ public final class BatchNorm: Layer {
 
     deinit { sums.deallocate() }
 
+    private var label: String { fusedReLU ? "batch norm + relu" : "batch norm" }
+
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        try pool.measure("\(label) forward", bytes: 4 * Double(x.count) * (mode == .training ? 3 : 2)) {
+            try forwardPass(x, mode: mode)
+        }
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor {
+        try pool.measure("\(label) backward", bytes: 4 * Double(dy.count) * 7) { try backwardPass(dy) }
+    }
+
+    private func forwardPass(_ x: Tensor, mode: Mode) throws -> Tensor {
         let d = x.nhwc
         precondition(d.c == channels, "batch norm expects \(channels) channels, got \(d.c)")
         let y = Tensor.reusing(output, shape: x.shape)
@@ -113,7 +125,7 @@ public final class BatchNorm: Layer {
         }
     }
 
-    public func backward(_ dy: Tensor) throws -> Tensor {
+    private func backwardPass(_ dy: Tensor) throws -> Tensor {
         guard let x = input, let y = output else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
         let relu = fusedReLU, blocks = channels / 16

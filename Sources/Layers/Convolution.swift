@@ -42,7 +42,10 @@ public final class Convolution: Layer {
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         let s = shape(of: x)
         let y = Tensor.reusing(output, shape: s.outputShape)
-        Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s, pool: pool)
+        pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) forward",
+                     flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + y.count)) {
+            Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s, pool: pool)
+        }
         output = y
         input = mode == .training ? x : nil
         return y
@@ -57,12 +60,18 @@ public final class Convolution: Layer {
             scratch = .allocate(capacity: needed)
             scratchCapacity = needed
         }
-        Conv3x3.backwardWeights(input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
-                                scratch: scratch, shape: s, pool: pool)
+        pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-weights",
+                     flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + dy.count)) {
+            Conv3x3.backwardWeights(input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
+                                    scratch: scratch, shape: s, pool: pool)
+        }
         guard computesInputGradient else { return dy }
         let dx = Tensor.reusing(inputGradient, shape: s.inputShape)
-        Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
-                             transposedScratch: transposed.pointer, shape: s, pool: pool)
+        pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-data",
+                     flops: 2 * Double(s.macs), bytes: 4 * Double(dx.count + dy.count)) {
+            Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
+                                 transposedScratch: transposed.pointer, shape: s, pool: pool)
+        }
         inputGradient = dx
         return dx
     }

@@ -30,7 +30,9 @@ public final class ResidualBlock: Layer {
         let branch = try secondNorm.forward(try second.forward(h, mode: mode), mode: mode)
         guard residual else { return branch }
         let y = Tensor.reusing(output, shape: branch.shape)
-        OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
+        pool.measure("shortcut add + relu forward", bytes: 4 * Double(branch.count * 3)) {
+            OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
+        }
         output = y
         return y
     }
@@ -39,10 +41,14 @@ public final class ResidualBlock: Layer {
         guard residual else { return try backwardThroughBranch(dy) }
         guard let y = output else { preconditionFailure("backward without forward") }
         let dz = Tensor.reusing(sumGradient, shape: dy.shape)
-        ElementWise.reluBackward(outputGradient: dy, output: y, into: dz, pool: pool)
+        pool.measure("shortcut relu backward", bytes: 4 * Double(dy.count * 3)) {
+            ElementWise.reluBackward(outputGradient: dy, output: y, into: dz, pool: pool)
+        }
         sumGradient = dz
         let dx = try backwardThroughBranch(dz)
-        OptionAShortcut.addBackward(sumGradient: dz, into: dx, pool: pool)
+        pool.measure("shortcut add backward", bytes: 4 * Double(dx.count * 3)) {
+            OptionAShortcut.addBackward(sumGradient: dz, into: dx, pool: pool)
+        }
         return dx
     }
 

@@ -4,10 +4,13 @@ import Dispatch
 /// depend on the thread count, so results are the same for 1 or 2 threads.
 public struct ComputePool: Sendable {
     public let threads: Int
+    /// When set, layers record their time per operation (see `measure`).
+    public let profiler: Profiler?
 
-    public init(threads: Int) {
+    public init(threads: Int, profiler: Profiler? = nil) {
         precondition(threads >= 1, "threads must be at least 1")
         self.threads = threads
+        self.profiler = profiler
     }
 
     public static let serial = ComputePool(threads: 1)

@@ -14,12 +14,16 @@ public struct Benchmark {
         public let medianSeconds: Double
         public let imagesPerSecond: Double
         public let gflops: Double
+        /// Per-operation time over the timed steps, when profiled.
+        public let profile: [(name: String, entry: Profiler.Entry)]
+        public let timedSteps: Int
     }
 
     /// Median step time over `steps` timed steps after `warmup` untimed ones.
     public static func run(_ architecture: Architecture, kind: Kind, threads: Int, batch: Int,
-                           warmup: Int, steps: Int) throws -> Result {
-        let pool = ComputePool(threads: threads)
+                           warmup: Int, steps: Int, profile: Bool = false) throws -> Result {
+        let profiler = profile ? Profiler() : nil
+        let pool = ComputePool(threads: threads, profiler: profiler)
         let model = ResNet(architecture, seed: 1, pool: pool)
         let optimizer = SGD(parameterCount: model.store.parameterCount, momentum: 0.9, weightDecay: 1e-4)
         var rng = SplitMix64(seed: 2)
@@ -28,6 +32,7 @@ public struct Benchmark {
         var loss = SoftmaxCrossEntropy()
         var times = [Double]()
         for i in 0..<(warmup + steps) {
+            if i == warmup { profiler?.reset() }
             let start = monotonicSeconds()
             switch kind {
             case .training:
@@ -35,8 +40,10 @@ public struct Benchmark {
                 let logits = try model.forward(images, mode: .training)
                 let (_, gradient) = loss.evaluate(logits: logits, labels: labels, computeGradient: true)
                 try model.backward(gradient!)
-                model.store.resolveGradients()
-                optimizer.step(model.store, learningRate: 0.01, pool: pool)
+                pool.measure("gradients + SGD update", bytes: 4 * 5 * Double(model.store.parameterCount)) {
+                    model.store.resolveGradients()
+                    optimizer.step(model.store, learningRate: 0.01, pool: pool)
+                }
             case .inference:
                 let logits = try model.forward(images, mode: .inference)
                 _ = loss.evaluate(logits: logits, labels: labels, computeGradient: false)
@@ -48,6 +55,7 @@ public struct Benchmark {
         let flopsPerImage = Double(architecture.macsPerImage) * 2 * (kind == .training ? 3 : 1)
         return Result(model: architecture.name, kind: kind, threads: threads, batch: batch, medianSeconds: seconds,
                       imagesPerSecond: Double(batch) / seconds,
-                      gflops: flopsPerImage * Double(batch) / seconds / 1e9)
+                      gflops: flopsPerImage * Double(batch) / seconds / 1e9, profile: profiler?.report ?? [],
+                      timedSteps: steps)
     }
 }

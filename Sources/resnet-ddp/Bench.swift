@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object per line (keys: model, mode, threads, batch, images_per_second, gflops, median_ms).")
     var json = false
 
+    @Flag(help: "Also print where the time of a step goes: time, share, GFLOP/s or GB/s per operation (first thread count and model of the list).")
+    var profile = false
+
     @Flag(help: "Measure the ring all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), 2 and 4 workers, tcp loopback and ipc.")
     var allreduce = false
 
@@ -70,6 +73,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if allreduce { return try runAllReduce() }
+        if profile { return try runProfile() }
         if !json {
             print("model       mode       threads  batch   median ms   images/s   GFLOP/s")
         }
@@ -114,6 +118,30 @@ struct Bench: ParsableCommand {
                     fflush(nil)
                 }
             }
+        }
+    }
+
+    /// One table per mode: each operation's milliseconds per step, share of the step and rate.
+    func runProfile() throws {
+        let architecture = try parsedDepths()[0], threadCount = try parsedThreads()[0]
+        for mode in try parsedModes() {
+            let r = try Benchmark.run(architecture, kind: mode, threads: threadCount, batch: batchSize, warmup: warmup,
+                                      steps: steps, profile: true)
+            let stepMs = r.medianSeconds * 1000
+            print("\n\(r.model) \(mode.rawValue), batch \(batchSize), \(threadCount) thread(s): median step \(String(format: "%.1f", stepMs)) ms, "
+                  + "\(String(format: "%.1f", r.imagesPerSecond)) images/s")
+            print("operation                                      calls  ms/step  share   GFLOP/s   GB/s")
+            var accounted = 0.0
+            for (name, entry) in r.profile.sorted(by: { $0.entry.seconds > $1.entry.seconds }) {
+                let ms = entry.seconds * 1000 / Double(r.timedSteps)
+                accounted += ms
+                let gflops = entry.flops > 0 ? String(format: "%9.1f", entry.flops / entry.seconds / 1e9) : "        -"
+                let gbps = entry.bytes > 0 ? String(format: "%6.1f", entry.bytes / entry.seconds / 1e9) : "     -"
+                print(name.padding(toLength: 45, withPad: " ", startingAt: 0)
+                      + String(format: " %6d  %7.2f  %4.1f%%", entry.calls / r.timedSteps, ms, 100 * ms / stepMs) + " \(gflops) \(gbps)")
+            }
+            print("other (input, pooling, linear, loss; mean vs median)".padding(toLength: 45, withPad: " ", startingAt: 0)
+                  + String(format: "         %7.2f  %4.1f%%", stepMs - accounted, 100 * (stepMs - accounted) / stepMs))
         }
     }
 }

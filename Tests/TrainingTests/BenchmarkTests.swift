@@ -1,0 +1,22 @@
+import Models
+import Testing
+import Training
+
+@Suite struct BenchmarkTests {
+    /// The profile accounts for every convolution pass and batch-norm layer of a step, and its
+    /// operations together take no more than the measured steps.
+    @Test func profileCoversTheStep() throws {
+        let result = try Benchmark.run(try Architecture(depth: 8), kind: .training, threads: 2, batch: 16, warmup: 1, steps: 3,
+                                       profile: true)
+        let names = result.profile.map(\.name)
+        for pass in ["forward", "backward-data", "backward-weights"] {
+            #expect(names.contains("conv 16->16/1 32x32 \(pass)"), "\(names)")
+        }
+        #expect(names.contains("conv 3->16/1 32x32 forward") && !names.contains("conv 3->16/1 32x32 backward-data"))
+        // ResNet-8: 7 batch-norm layers, 4 fused with ReLU (stem + first of each block).
+        let calls = Dictionary(uniqueKeysWithValues: result.profile.map { ($0.name, $0.entry.calls / result.timedSteps) })
+        #expect(calls["batch norm + relu forward"] == 4 && calls["batch norm forward"] == 3)
+        let profiled = result.profile.reduce(0) { $0 + $1.entry.seconds }
+        #expect(profiled > 0 && profiled <= result.medianSeconds * Double(result.timedSteps) * 1.5)
+    }
+}
