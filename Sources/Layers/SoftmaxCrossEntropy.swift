@@ -7,6 +7,9 @@ public struct SoftmaxCrossEntropy {
     public struct Result: Sendable {
         public let loss: Double
         public let correct: Int
+        /// The sum of the per-image losses in fixed point (`FixedPoint.statisticsScale`): sums of
+        /// these over parts of a batch are exact, so a sharded batch reports the same loss.
+        public let lossSumFixed: Int64
     }
 
     private var gradient: Tensor?
@@ -22,7 +25,7 @@ public struct SoftmaxCrossEntropy {
         let normalizer = Double(batchSize ?? n)
         precondition(labels.count == n, "\(labels.count) labels for \(n) logit rows")
         let dLogits = computeGradient ? Tensor.reusing(gradient, shape: logits.shape) : nil
-        var total = 0.0, correct = 0
+        var total = 0.0, correct = 0, totalFixed: Int64 = 0
         var probabilities = [Double](repeating: 0, count: classes)
         for i in 0..<n {
             let row = logits.pointer + i * classes
@@ -35,7 +38,9 @@ public struct SoftmaxCrossEntropy {
                 probabilities[c] = exp(Double(row[c]) - top)
                 sum += probabilities[c]
             }
-            total += log(sum) - (Double(row[labels[i]]) - top)
+            let imageLoss = log(sum) - (Double(row[labels[i]]) - top)
+            total += imageLoss
+            totalFixed &+= FixedPoint.encode(imageLoss, scale: FixedPoint.statisticsScale)
             if let dLogits {
                 for c in 0..<classes {
                     let p = probabilities[c] / sum - (c == labels[i] ? 1 : 0)
@@ -44,6 +49,6 @@ public struct SoftmaxCrossEntropy {
             }
         }
         gradient = dLogits ?? gradient
-        return (Result(loss: total / Double(n), correct: correct), dLogits)
+        return (Result(loss: total / Double(n), correct: correct, lossSumFixed: totalFixed), dLogits)
     }
 }

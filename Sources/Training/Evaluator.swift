@@ -8,7 +8,8 @@ import TensorCore
 /// set (one per worker) merge into the evaluation of the whole.
 public struct Evaluation: Sendable, Codable, Equatable {
     public var images = 0
-    public var lossSum = 0.0
+    /// Per-image losses summed in fixed point (exact across shards).
+    public var lossSumFixed: Int64 = 0
     public var wrong = 0
     /// Over images whose index in the set is below 1,000 (the exact part of the shared test set).
     public var imagesFirst1000 = 0
@@ -18,7 +19,7 @@ public struct Evaluation: Sendable, Codable, Equatable {
 
     public init() {}
 
-    public var loss: Double { lossSum / Double(max(images, 1)) }
+    public var loss: Double { FixedPoint.decode(lossSumFixed, scale: FixedPoint.statisticsScale) / Double(max(images, 1)) }
     /// Top-1 error in percent.
     public var error: Double { 100 * Double(wrong) / Double(max(images, 1)) }
     public var errorFirst1000: Double { 100 * Double(wrongFirst1000) / Double(max(imagesFirst1000, 1)) }
@@ -32,7 +33,7 @@ public struct Evaluation: Sendable, Codable, Equatable {
     public func merged(with other: Evaluation) -> Evaluation {
         var sum = self
         sum.images += other.images
-        sum.lossSum += other.lossSum
+        sum.lossSumFixed &+= other.lossSumFixed
         sum.wrong += other.wrong
         sum.imagesFirst1000 += other.imagesFirst1000
         sum.wrongFirst1000 += other.wrongFirst1000
@@ -66,7 +67,7 @@ public struct Evaluator {
             assembler.fill(batch, from: set, indices: indices, augmentations: nil, pool: pool)
             let logits = try model.forward(batch, mode: .inference)
             let labels = indices.map { Int(set.labels[$0]) }
-            result.lossSum += criterion.evaluate(logits: logits, labels: labels, computeGradient: false).0.loss * Double(indices.count)
+            result.lossSumFixed &+= criterion.evaluate(logits: logits, labels: labels, computeGradient: false).0.lossSumFixed
             for (row, index) in indices.enumerated() {
                 let scores = logits.pointer + row * 10
                 var predicted = 0

@@ -15,20 +15,24 @@ public struct TrainingSample: Sendable, Codable, Equatable {
     }
 }
 
-/// Summed loss and correct predictions over the images of one step (or one worker's share).
+/// Summed loss and correct predictions over the images of one step (or one worker's share). The
+/// loss is kept in fixed point so that shares add up exactly to the whole batch's figure.
 public struct StepStatistics: Sendable, Codable, Equatable {
-    public var lossSum = 0.0
+    public var lossSumFixed: Int64 = 0
     public var correct = 0
     public var images = 0
 
-    public init(lossSum: Double = 0, correct: Int = 0, images: Int = 0) {
-        self.lossSum = lossSum
+    public init(lossSumFixed: Int64 = 0, correct: Int = 0, images: Int = 0) {
+        self.lossSumFixed = lossSumFixed
         self.correct = correct
         self.images = images
     }
 
+    public var lossSum: Double { FixedPoint.decode(lossSumFixed, scale: FixedPoint.statisticsScale) }
+
     public func merged(with other: StepStatistics) -> StepStatistics {
-        StepStatistics(lossSum: lossSum + other.lossSum, correct: correct + other.correct, images: images + other.images)
+        StepStatistics(lossSumFixed: lossSumFixed &+ other.lossSumFixed, correct: correct + other.correct,
+                       images: images + other.images)
     }
 }
 
@@ -107,7 +111,7 @@ public final class Replica {
         try synchronizer.synchronize(model.store)
         model.store.resolveGradients()
         optimizer.step(model.store, learningRate: learningRate, pool: pool)
-        return StepStatistics(lossSum: result.loss * Double(samples.count), correct: result.correct, images: samples.count)
+        return StepStatistics(lossSumFixed: result.lossSumFixed, correct: result.correct, images: samples.count)
     }
 
     public func evaluate(_ images: LabeledImages, range: Range<Int>? = nil) throws -> Evaluation {

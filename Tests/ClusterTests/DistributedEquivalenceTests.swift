@@ -6,15 +6,20 @@ import Training
 
 private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
 
-/// Trains ResNet-8 for 20 steps of 128 real images and returns the final parameters' hash.
-private func trainedHash(_ extra: [String]) throws -> UInt64 {
+/// Trains ResNet-8 for 20 steps of 128 real images and returns the final parameters' hash and
+/// the logged training and test losses.
+private func trained(_ extra: [String]) throws -> (hash: UInt64, losses: [Double]) {
     let run = temporaryDirectory() + "/run"
     defer { try? FileManager.default.removeItem(atPath: run) }
     let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--out", run, "--depth", "8",
                                                 "--iterations", "20", "--eval-every", "20", "--log-every", "10",
                                                 "--threads", "2"] + extra)
     try #require(status == 0, "train \(extra) failed:\n\(output)")
-    return try CheckpointDirectory(runDirectory: run).latestValid().checkpoint.modelState.parameterHash
+    let losses = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").flatMap { line in
+        let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        return ["train_loss", "test_loss"].compactMap { (record[$0] as? NSNumber)?.doubleValue }
+    }
+    return (try CheckpointDirectory(runDirectory: run).latestValid().checkpoint.modelState.parameterHash, losses)
 }
 
 @Suite(.serialized) struct DistributedEquivalenceTests {
@@ -26,20 +31,23 @@ private func trainedHash(_ extra: [String]) throws -> UInt64 {
     }
 
     /// Synchronized batch norm and exact (fixed-point) reductions: any number of workers gives
-    /// bitwise the same weights as one process.
+    /// bitwise the same weights, and the same logged losses, as one process.
     @Test(.enabled(if: canRun, "needs real CIFAR-10 and the release build"))
     func syncBatchNormMatchesSingleProcessBitwise() throws {
-        let single = try trainedHash(["--workers", "0"])
+        let single = try trained(["--workers", "0"])
+        #expect(single.losses.count == 3)   // train loss at steps 10 and 20, test loss at 20
         for workers in 1...4 {
-            #expect(try trainedHash(["--workers", "\(workers)", "--worker-threads", "1"]) == single, "\(workers) workers")
+            let distributed = try trained(["--workers", "\(workers)", "--worker-threads", "1"])
+            #expect(distributed.hash == single.hash, "\(workers) workers")
+            #expect(distributed.losses == single.losses, "\(workers) workers")
         }
     }
 
     @Test(.enabled(if: canRun, "needs real CIFAR-10 and the release build"))
     func localBatchNormWithOneWorkerMatchesSingleProcess() throws {
-        let single = try trainedHash(["--workers", "0"])
-        #expect(try trainedHash(["--workers", "1", "--batchnorm", "local"]) == single)
+        let single = try trained(["--workers", "0"]).hash
+        #expect(try trained(["--workers", "1", "--batchnorm", "local"]).hash == single)
         // With two workers, local statistics differ from the batch's: the weights must differ.
-        #expect(try trainedHash(["--workers", "2", "--worker-threads", "1", "--batchnorm", "local"]) != single)
+        #expect(try trained(["--workers", "2", "--worker-threads", "1", "--batchnorm", "local"]).hash != single)
     }
 }
