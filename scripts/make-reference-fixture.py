@@ -24,48 +24,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.pad = (cout - cin) // 2
-        self.stride = stride
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x
-        if self.stride != 1 or self.pad:
-            shortcut = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(out + shortcut)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_resnet import ResNet  # noqa: E402
 
 
-class ResNet8(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = nn.Sequential(Block(16, 16, 1))
-        self.layer2 = nn.Sequential(Block(16, 32, 2))
-        self.layer3 = nn.Sequential(Block(32, 64, 2))
-        self.fc = nn.Linear(64, 10)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight)
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.bias, std=0.1)
-            if isinstance(m, nn.BatchNorm2d):  # non-trivial affine terms, so they are tested
-                nn.init.uniform_(m.weight, 0.5, 1.5)
-                nn.init.uniform_(m.bias, -0.2, 0.2)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(x.mean(dim=(2, 3)))
+def resnet8():
+    """ResNet-8 with non-trivial initial values everywhere, so that every term is tested."""
+    model = ResNet(8)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.bias, std=0.1)
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+    return model
 
 
 def engine_layout(name, t):
@@ -83,7 +57,7 @@ def main():
     images -= np.array([125.307, 122.950, 113.865], dtype=np.float32).reshape(1, 3, 1, 1) / 255.0
 
     torch.manual_seed(0)
-    model = ResNet8().train()
+    model = resnet8().train()
     x = torch.from_numpy(images)
     logits = model(x)
     loss = F.cross_entropy(logits, torch.from_numpy(labels))

@@ -16,43 +16,20 @@ import json
 import statistics
 import time
 
+import sys
+from pathlib import Path
+
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.pad = (cout - cin) // 2
-        self.stride = stride
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x if self.stride == 1 and not self.pad else F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(out + shortcut)
-
-
-def resnet(depth):
-    n = (depth - 2) // 6
-    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for stage, width in enumerate([16, 32, 64]):
-        for block in range(n):
-            layers.append(Block(cin, width, 2 if stage > 0 and block == 0 else 1))
-            cin = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
-    return nn.Sequential(*layers)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_resnet import ResNet  # noqa: E402
 
 
 def measure(depth, mode, threads, batch, warmup, steps):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    model = resnet(depth).to(memory_format=torch.channels_last)
+    model = ResNet(depth).to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
     y = torch.arange(batch) % 10
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
