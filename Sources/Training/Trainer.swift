@@ -67,6 +67,7 @@ public final class Trainer {
         let evalInterval = c.evaluationInterval(trainingImages: trainImages)
         let checkpoints = runDirectory.map { CheckpointDirectory(runDirectory: $0) }
         let metrics = runDirectory.map { MetricsLog(runDirectory: $0) }
+        let tensorBoard = try runDirectory.map { try TensorBoardLog(runDirectory: $0) }
         if let metrics, step > 0 { try metrics.truncate(afterStep: step) }
         let sessionStart = monotonicSeconds(), sessionFirstStep = step
         var windowLoss = 0.0, windowCorrect = 0, windowSteps = 0, windowTrainSeconds = 0.0
@@ -115,6 +116,7 @@ public final class Trainer {
             }
             if log {
                 try metrics?.append(record)
+                try tensorBoard?.scalars(record.filter { !["step", "epoch", "wall_seconds"].contains($0.key) }, step: step)
                 let elapsed = monotonicSeconds() - sessionStart
                 let eta = elapsed / Double(step - sessionFirstStep) * Double(c.iterations - step)
                 var line = String(format: "step %d/%d  epoch %.2f  loss %.4f  err %.2f%%  lr %g  %.0f img/s  ETA %@",

@@ -69,3 +69,24 @@ import Training
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory.files()[0])) == before)
     }
 }
+
+@Suite struct TensorBoardLogTests {
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        #expect(crc32cCheckValue() == 0xE306_9283)
+    }
+
+    /// The first record of a new file is the version event, framed with valid lengths.
+    @Test func recordsAreFramed() throws {
+        let run = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let log = try TensorBoardLog(runDirectory: run)
+        try log.scalars(["train_loss": 2.5, "lr": 0.1], step: 7)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: log.path)))
+        let first = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        #expect(String(decoding: bytes[12..<(12 + first)], as: UTF8.self).contains("brain.Event:2"))
+        let secondOffset = 12 + first + 4
+        let second = Int(bytes[secondOffset...].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        #expect(secondOffset + 12 + second + 4 == bytes.count)
+        #expect(String(decoding: bytes[(secondOffset + 12)...], as: UTF8.self).contains("train_loss"))
+    }
+}
