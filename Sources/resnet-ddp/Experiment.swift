@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Training
+
+struct Experiment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a named set of trainings into one results folder, resuming unfinished runs and skipping finished ones.",
+        discussion: """
+            figure6: plain and residual nets of depth 20, 32, 44, 56 (the paper's Figure 6; --with-110 adds \
+            ResNet-110 with the paper's 400-step warm-up at lr 0.01). table: ResNet-20, 32, 44, 56, 110. \
+            Schedules: paper (64k steps, lr divided by 10 at 32k and 48k) or short (--iterations N, divided \
+            at N/2 and 3N/4). Each run is `resnet-ddp train` in OUT/<model>; Ctrl-C stops the current run \
+            with a checkpoint, and running the same command again continues where it stopped. Plot with \
+            scripts/plot-figure6 OUT and tabulate with scripts/results-table OUT.
+            """)
+
+    enum Name: String, ExpressibleByArgument, CaseIterable { case figure6, table }
+    enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, short }
+
+    @Argument(help: "figure6 or table.")
+    var name: Name
+    @Option(help: ArgumentHelp("Results folder.", valueName: "dir"))
+    var out: String
+    @Option(help: "paper or short.")
+    var schedule: Schedule = .paper
+    @Option(help: "Steps of the short schedule.")
+    var iterations = 8000
+    @Flag(help: "figure6 also trains ResNet-110.")
+    var with110 = false
+    @Option(help: "Local worker processes per run (0: one process).")
+    var workers = 0
+    @Option(help: "Seed of every run.")
+    var seed: UInt64 = 1
+    @Option(help: "Training images held out for validation (the paper's curves use 5000).")
+    var validation = 0
+    @OptionGroup var dataOptions: DataOptions
+
+    func validate() throws {
+        if schedule == .short && iterations < 4 { throw ValidationError("--iterations must be at least 4") }
+        if workers < 0 { throw ValidationError("--workers must be non-negative") }
+    }
+
+    /// (run name, depth, residual, warm-up steps)
+    var runs: [(String, Int, Bool, Int)] {
+        let depths = [20, 32, 44, 56]
+        switch name {
+        case .figure6:
+            return depths.map { ("plain-\($0)", $0, false, 0) } + depths.map { ("resnet-\($0)", $0, true, 0) }
+                + (with110 ? [("resnet-110", 110, true, 400)] : [])
+        case .table:
+            return (depths + [110]).map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) }
+        }
+    }
+
+    func run() throws {
+        let total = schedule == .paper ? 64_000 : iterations
+        let milestones = schedule == .paper ? [32_000, 48_000] : [total / 2, total * 3 / 4]
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        signal(SIGINT, SIG_IGN)   // the running training gets Ctrl-C, checkpoints and exits 130
+        for (index, (runName, depth, residual, warmup)) in runs.enumerated() {
+            let directory = URL(fileURLWithPath: out).appendingPathComponent(runName).path
+            var arguments = ["train", "--data", dataOptions.data, "--iterations", String(total)]
+            if let latest = try? CheckpointDirectory(runDirectory: directory).latestValid() {
+                if latest.checkpoint.step >= total {
+                    print("[\(index + 1)/\(runs.count)] \(runName): finished (\(latest.checkpoint.step) steps), skipped")
+                    continue
+                }
+                print("[\(index + 1)/\(runs.count)] \(runName): resuming at step \(latest.checkpoint.step) of \(total)")
+                arguments += ["--resume", directory]
+            } else {
+                print("[\(index + 1)/\(runs.count)] \(runName): starting (\(total) steps, lr / 10 at \(milestones))")
+                arguments += ["--out", directory, "--depth", String(depth), "--milestones", milestones.map(String.init).joined(separator: ","),
+                              "--seed", String(seed), "--validation", String(validation), "--warmup", String(warmup)]
+                if !residual { arguments.append("--plain") }
+            }
+            if workers > 0 { arguments += ["--workers", String(workers)] }
+            fflush(nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                fail("\(runName) stopped (exit status \(process.terminationStatus)); run the same command again to continue",
+                     code: process.terminationStatus == 130 ? 130 : 1)
+            }
+        }
+        print("experiment \(name.rawValue) complete in \(out)")
+    }
+}

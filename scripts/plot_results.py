@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Figure 6 of the paper and a results table from runs' RUN_DIR/metrics.jsonl files.
+
+    plot_results.py figure6 RESULTS_DIR [--out docs/results/figure6] [--ymax 20]
+        -> figure6.png and figure6.svg: plain nets left, ResNets right, x: iterations, y: error %,
+           training error dashed, test error bold, one colour per depth (as in the paper).
+    plot_results.py curves RESULTS_DIR [--out docs/results/curves]
+        -> learning rate and training loss of every run.
+    plot_results.py table RESULTS_DIR
+        -> Markdown table (stdout): best and final test error per run, on the full test set and on
+           the exact first 1,000 images, validation when present, with the paper's and the seed
+           reproductions' numbers beside them.
+Run through scripts/plot-results, which installs matplotlib into .venv-tools/.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PAPER = {"resnet-20": 8.75, "resnet-32": 7.51, "resnet-44": 7.17, "resnet-56": 6.97, "resnet-110": 6.43,
+         "plain-20": "~9.5 (Fig. 6)", "plain-56": "~13.5 (Fig. 6)"}
+SEED_A = {"resnet-20": 8.0, "resnet-32": 7.51, "resnet-44": 7.38, "resnet-56": 7.33,
+          "plain-20": 9.5, "plain-32": 9.92, "plain-44": 11.35, "plain-56": 12.76}
+SEED_B = {"resnet-20": 8.74, "resnet-32": 8.30, "resnet-44": 7.16, "resnet-56": 7.41,
+          "plain-20": 10.08, "plain-32": 11.15, "plain-44": 14.12, "plain-56": 15.39}
+COLOURS = {20: "#e6a700", 32: "#1f77b4", 44: "#2ca02c", 56: "#d62728", 110: "#000000"}
+
+
+def runs(results):
+    found = {}
+    for metrics in sorted(Path(results).glob("*/metrics.jsonl")):
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        if rows:
+            found[metrics.parent.name] = rows
+    if not found:
+        sys.exit(f"no RUN_DIR/metrics.jsonl under {results}")
+    return found
+
+
+def depth(name):
+    return int(name.split("-")[1])
+
+
+def figure6(results, out, ymax):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    data = runs(results)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, family, title in ((axes[0], "plain", "plain networks"), (axes[1], "resnet", "ResNets")):
+        for name in sorted((n for n in data if n.startswith(family + "-")), key=depth):
+            rows, colour = data[name], COLOURS.get(depth(name), None)
+            train = [(r["step"], r["train_error"]) for r in rows if "train_error" in r]
+            test = [(r["step"], r["test_error"]) for r in rows if "test_error" in r]
+            label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth(name)}"
+            if train:
+                ax.plot(*zip(*train), "--", color=colour, linewidth=0.8)
+            if test:
+                ax.plot(*zip(*test), "-", color=colour, linewidth=2, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("iterations")
+        ax.set_ylim(0, ymax)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+    axes[0].set_ylabel("error (%)")
+    fig.suptitle("CIFAR-10: training error (dashed) and test error (bold)")
+    fig.tight_layout()
+    for suffix in ("png", "svg"):
+        fig.savefig(f"{out}.{suffix}", dpi=120)
+    print(f"wrote {out}.png and {out}.svg")
+
+
+def curves(results, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    data = runs(results)
+    fig, (lr_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    for name, rows in sorted(data.items()):
+        lr_ax.plot([r["step"] for r in rows], [r["lr"] for r in rows], label=name)
+        loss_ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label=name, linewidth=0.8)
+    lr_ax.set_yscale("log")
+    lr_ax.set_title("learning rate")
+    loss_ax.set_yscale("log")
+    loss_ax.set_title("training loss")
+    for ax in (lr_ax, loss_ax):
+        ax.set_xlabel("iterations")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    for suffix in ("png", "svg"):
+        fig.savefig(f"{out}.{suffix}", dpi=120)
+    print(f"wrote {out}.png and {out}.svg")
+
+
+def table(results):
+    data = runs(results)
+    print("| run | steps | best test error % | final test error % | best / final, first 1,000 (exact) % "
+          "| final validation error % | paper % | seed A % | seed B % |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in sorted(data, key=lambda n: (n.split("-")[0], depth(n))):
+        rows = data[name]
+        evals = [r for r in rows if "test_error" in r]
+        if not evals:
+            continue
+        best, final = min(r["test_error"] for r in evals), evals[-1]["test_error"]
+        exact = f"{min(r['test_error_exact1000'] for r in evals):.2f} / {evals[-1]['test_error_exact1000']:.2f}"
+        validation = f"{evals[-1]['val_error']:.2f}" if "val_error" in evals[-1] else "-"
+        print(f"| {name} | {rows[-1]['step']} | {best:.2f} | {final:.2f} | {exact} | {validation} "
+              f"| {PAPER.get(name, '-')} | {SEED_A.get(name, '-')} | {SEED_B.get(name, '-')} |")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["figure6", "curves", "table"])
+    parser.add_argument("results")
+    parser.add_argument("--out")
+    parser.add_argument("--ymax", type=float, default=20)
+    args = parser.parse_args()
+    if args.what == "figure6":
+        figure6(args.results, args.out or "docs/results/figure6", args.ymax)
+    elif args.what == "curves":
+        curves(args.results, args.out or "docs/results/curves")
+    else:
+        table(args.results)
+
+
+if __name__ == "__main__":
+    main()
