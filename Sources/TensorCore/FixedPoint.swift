@@ -10,7 +10,7 @@ public enum FixedPoint {
 
     /// Round-to-nearest via the 1.5 * 2^52 trick: exact for |x| < 2^51, vectorizes (Swift's
     /// generic SIMD float-to-integer conversion does not).
-    @inlinable @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     static func round8(_ x: SIMD8<Double>) -> SIMD8<Int64> {
         let limit = SIMD8<Double>(repeating: 1_125_899_906_842_624)   // 2^50: saturate, never wrap
         let magic = SIMD8<Double>(repeating: 6_755_399_441_055_744)   // 1.5 * 2^52

@@ -29,6 +29,8 @@ struct Experiment: ParsableCommand {
     var with110 = false
     @Option(help: "Local worker processes per run (0: one process).")
     var workers = 0
+    @Option(help: "Depths to run, comma-separated (figure6 default: 20,32,44,56; table: 20,32,44,56,110).")
+    var depths: String?
     @Option(help: "Seed of every run.")
     var seed: UInt64 = 1
     @Option(help: "Training images held out for validation (the paper's curves use 5000).")
@@ -37,18 +39,22 @@ struct Experiment: ParsableCommand {
 
     func validate() throws {
         if schedule == .short && iterations < 4 { throw ValidationError("--iterations must be at least 4") }
+        if let depths, depths.split(separator: ",").contains(where: { Int($0).map { $0 < 8 || ($0 - 2) % 6 != 0 } ?? true }) {
+            throw ValidationError("--depths must be comma-separated depths of the form 6n+2, e.g. 20,56")
+        }
         if workers < 0 { throw ValidationError("--workers must be non-negative") }
     }
 
     /// (run name, depth, residual, warm-up steps)
     var runs: [(String, Int, Bool, Int)] {
-        let depths = [20, 32, 44, 56]
+        let chosen = depths?.split(separator: ",").compactMap { Int($0) }
         switch name {
         case .figure6:
-            return depths.map { ("plain-\($0)", $0, false, 0) } + depths.map { ("resnet-\($0)", $0, true, 0) }
-                + (with110 ? [("resnet-110", 110, true, 400)] : [])
+            let list = chosen ?? ([20, 32, 44, 56] + (with110 ? [110] : []))
+            return list.filter { $0 != 110 }.map { ("plain-\($0)", $0, false, 0) }
+                + list.map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) }
         case .table:
-            return (depths + [110]).map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) }
+            return (chosen ?? [20, 32, 44, 56, 110]).map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) }
         }
     }
 

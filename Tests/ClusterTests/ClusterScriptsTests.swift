@@ -13,7 +13,7 @@ private func shell(_ command: String, environment: [String: String] = [:], secon
     process.arguments = ["-c", command]
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = temporaryDirectory() + "/out.txt"
-    FileManager.default.createFile(atPath: output, contents: nil)
+    _ = FileManager.default.createFile(atPath: output, contents: nil)
     process.standardOutput = FileHandle(forWritingAtPath: output)
     process.standardError = FileHandle(forWritingAtPath: output)
     try process.run()

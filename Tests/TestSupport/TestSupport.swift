@@ -39,7 +39,7 @@ public final class ToolProcess: @unchecked Sendable {
 
     public init(_ arguments: [String]) throws {
         outputPath = temporaryDirectory() + "/output.txt"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = FileHandle(forWritingAtPath: outputPath)!
         process.executableURL = URL(fileURLWithPath: resnetDDPExecutable!)
         process.arguments = arguments
