@@ -62,6 +62,34 @@ public final class Trainer {
 
     /// Trains until `configuration.iterations` steps are done or `shouldStop` says so (checked
     /// between steps; a checkpoint is written before returning).
+    /// Evaluates the test (and validation) set and adds their fields to `record`.
+    private func addEvaluations(to record: inout [String: Double]) throws -> Evaluation {
+        let test = try executor.evaluate(.test)
+        bestTestError = min(bestTestError ?? .infinity, test.error)
+        record["test_loss"] = test.loss
+        record["test_error"] = test.error
+        record["test_error_exact1000"] = test.errorFirst1000
+        if hasValidation {
+            let validation = try executor.evaluate(.validation)
+            record["val_loss"] = validation.loss
+            record["val_error"] = validation.error
+        }
+        return test
+    }
+
+    /// "step 1200/64000  epoch 3.07  loss 0.8123  err 28.41%  lr 0.1  812 img/s  ETA 2h13m  test err ..."
+    private func progressLine(_ record: [String: Double], eta: Double) -> String {
+        var line = String(format: "step %d/%d  epoch %.2f  loss %.4f  err %.2f%%  lr %g  %.0f img/s  ETA %@",
+                          Int(record["step"]!), configuration.iterations, record["epoch"]!, record["train_loss"]!,
+                          record["train_error"]!, record["lr"]!, record["images_per_second"]!, ProgressDisplay.duration(eta))
+        if let testError = record["test_error"], let bestTestError {
+            line += String(format: "  test err %.2f%% (first 1000: %.2f%%, best %.2f%%)", testError,
+                           record["test_error_exact1000"]!, bestTestError)
+        }
+        if let validationError = record["val_error"] { line += String(format: "  val err %.2f%%", validationError) }
+        return line
+    }
+
     public func run(shouldStop: () -> Bool = { false }) throws -> TrainingSummary {
         let c = configuration
         let evalInterval = c.evaluationInterval(trainingImages: trainImages)
@@ -89,45 +117,21 @@ public final class Trainer {
             lastLoss = loss
 
             let evaluate = step % evalInterval == 0 || step == c.iterations
-            let log = evaluate || step % c.logEvery == 0
-            var record: [String: Double] = [:]
-            if log {
-                let imagesPerSecond = Double(windowSteps * c.batchSize) / windowTrainSeconds
-                record = [
-                    "step": Double(step), "epoch": sampler.epochs(afterSteps: step), "lr": Double("\(learningRate)") ?? Double(learningRate),
+            if evaluate || step % c.logEvery == 0 {
+                var record: [String: Double] = [
+                    "step": Double(step), "epoch": sampler.epochs(afterSteps: step),
+                    "lr": Double("\(learningRate)") ?? Double(learningRate),   // 0.1, not 0.10000000149
                     "train_loss": windowLoss / Double(windowSteps),
                     "train_error": 100 * (1 - Double(windowCorrect) / Double(windowSteps * c.batchSize)),
-                    "images_per_second": imagesPerSecond, "wall_seconds": monotonicSeconds() - sessionStart,
+                    "images_per_second": Double(windowSteps * c.batchSize) / windowTrainSeconds,
+                    "wall_seconds": monotonicSeconds() - sessionStart,
                 ]
                 windowLoss = 0; windowCorrect = 0; windowSteps = 0; windowTrainSeconds = 0
-            }
-            if evaluate {
-                let test = try executor.evaluate(.test)
-                lastEvaluation = test
-                bestTestError = min(bestTestError ?? .infinity, test.error)
-                record["test_loss"] = test.loss
-                record["test_error"] = test.error
-                record["test_error_exact1000"] = test.errorFirst1000
-                if hasValidation {
-                    let v = try executor.evaluate(.validation)
-                    record["val_loss"] = v.loss
-                    record["val_error"] = v.error
-                }
-            }
-            if log {
+                if evaluate { lastEvaluation = try addEvaluations(to: &record) }
                 try metrics?.append(record)
                 try tensorBoard?.scalars(record.filter { !["step", "epoch", "wall_seconds"].contains($0.key) }, step: step)
-                let elapsed = monotonicSeconds() - sessionStart
-                let eta = elapsed / Double(step - sessionFirstStep) * Double(c.iterations - step)
-                var line = String(format: "step %d/%d  epoch %.2f  loss %.4f  err %.2f%%  lr %g  %.0f img/s  ETA %@",
-                                  step, c.iterations, record["epoch"]!, record["train_loss"]!, record["train_error"]!,
-                                  Double(learningRate), record["images_per_second"]!, ProgressDisplay.duration(eta))
-                if let testError = record["test_error"] {
-                    line += String(format: "  test err %.2f%% (first 1000: %.2f%%, best %.2f%%)", testError,
-                                   record["test_error_exact1000"]!, bestTestError!)
-                }
-                if let validationError = record["val_error"] { line += String(format: "  val err %.2f%%", validationError) }
-                display?.status(line, persistent: evaluate || !(display?.isInteractive ?? false))
+                let eta = (monotonicSeconds() - sessionStart) / Double(step - sessionFirstStep) * Double(c.iterations - step)
+                display?.status(progressLine(record, eta: eta), persistent: evaluate || !(display?.isInteractive ?? false))
             }
             if let checkpoints, step % c.checkpointEvery == 0 || step == c.iterations {
                 try checkpoints.write(try checkpoint(), keep: c.keepCheckpoints)
