@@ -46,9 +46,14 @@ final class RingGradientSynchronizer: GradientSynchronizer {
         try ring.sum(store.gradientAccumulators, sequence: sequence.take())
         guard averagesRunningStatistics, ring.communicator.size > 1 else { return }
         let state = store.state
-        var encoded = state.map { FixedPoint.encode(Double($0), scale: FixedPoint.statisticsScale) }
+        var encoded = state.flatMap { value -> [Int64] in
+            let wide = FixedPoint.encodeWide(Double(value), scale: FixedPoint.statisticsScale)
+            return [wide.hi, wide.lo]
+        }
         try ring.sum(&encoded, sequence: sequence.take())
         let size = Double(ring.communicator.size)
-        for i in 0..<state.count { state[i] = Float(FixedPoint.decode(encoded[i], scale: FixedPoint.statisticsScale) / size) }
+        for i in 0..<state.count {
+            state[i] = Float(FixedPoint.decodeWide(hi: encoded[2 * i], lo: encoded[2 * i + 1], scale: FixedPoint.statisticsScale) / size)
+        }
     }
 }

@@ -72,9 +72,8 @@ public final class BatchNorm: Layer {
             }
             var totals = sums.totals(batch: d.n, scale: FixedPoint.statisticsScale)
             try reducer?.allReduce(&totals)
-            let m = Double(totals[2 * channels]) * Double(d.h * d.w)
-            let sum = totals[0..<channels].map { FixedPoint.decode($0, scale: FixedPoint.statisticsScale) }
-            let sumSquares = totals[channels..<(2 * channels)].map { FixedPoint.decode($0, scale: FixedPoint.statisticsScale) }
+            let (sum, sumSquares, images) = sums.decodeTotals(totals, scale: FixedPoint.statisticsScale)
+            let m = Double(images) * Double(d.h * d.w)
             mean = [Float](repeating: 0, count: channels)
             inverseStd = mean
             for c in 0..<channels {
@@ -159,15 +158,15 @@ public final class BatchNorm: Layer {
         // Backward sums are as small as gradients: gradient scale.
         var totals = sums.totals(batch: d.n, scale: FixedPoint.gradientScale)
         try reducer?.allReduce(&totals)
-        let m = Float(Double(totals[2 * channels]) * Double(d.h * d.w))
+        let (sumsDz, sumsDzCentered, images) = sums.decodeTotals(totals, scale: FixedPoint.gradientScale)
+        let m = Float(Double(images) * Double(d.h * d.w))
         let gamma = store.pointer(scale)
         // dx = k * dz - c * x + e, with k = gamma * istd, c = k * istd^2 * mean(dz * (x - mu)),
         // e = c * mu - k * mean(dz).
         var k = [Float](repeating: 0, count: channels), c = k, e = k
         for ch in 0..<channels {
             let istd = inverseStd[ch]
-            let sumDz = Float(FixedPoint.decode(totals[ch], scale: FixedPoint.gradientScale))
-            let sumDzCentered = Float(FixedPoint.decode(totals[channels + ch], scale: FixedPoint.gradientScale))
+            let sumDz = Float(sumsDz[ch]), sumDzCentered = Float(sumsDzCentered[ch])
             k[ch] = gamma[ch] * istd
             c[ch] = k[ch] * istd * istd * sumDzCentered / m
             e[ch] = c[ch] * mean[ch] - k[ch] * sumDz / m

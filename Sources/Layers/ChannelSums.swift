@@ -51,18 +51,28 @@ struct ChannelSums {
         }
     }
 
-    /// Batch totals in fixed point at `scale`: [sum f | sum g | image count].
+    /// Batch totals as wide fixed point at `scale` (see `FixedPoint.encodeWide`):
+    /// `[hi, lo]` for each channel of f, then of g, then the image count. Decode with `decodeTotals`.
     func totals(batch: Int, scale: Double) -> [Int64] {
-        var totals = [Int64](repeating: 0, count: 2 * channels + 1)
+        var totals = [Int64](repeating: 0, count: 4 * channels + 1)
         for n in 0..<batch {
             let s = first(n), q = second(n)
             for c in 0..<channels {
-                totals[c] &+= FixedPoint.encode(s[c], scale: scale)
-                totals[channels + c] &+= FixedPoint.encode(q[c], scale: scale)
+                let f = FixedPoint.encodeWide(s[c], scale: scale), g = FixedPoint.encodeWide(q[c], scale: scale)
+                totals[2 * c] &+= f.hi
+                totals[2 * c + 1] &+= f.lo
+                totals[2 * (channels + c)] &+= g.hi
+                totals[2 * (channels + c) + 1] &+= g.lo
             }
         }
-        totals[2 * channels] = Int64(batch)
+        totals[4 * channels] = Int64(batch)
         return totals
+    }
+
+    /// (sum f per channel, sum g per channel, images) from (possibly all-reduced) `totals`.
+    func decodeTotals(_ totals: [Int64], scale: Double) -> (first: [Double], second: [Double], images: Int) {
+        let value = { (v: Int) in FixedPoint.decodeWide(hi: totals[2 * v], lo: totals[2 * v + 1], scale: scale) }
+        return ((0..<channels).map(value), (channels..<(2 * channels)).map(value), Int(totals[4 * channels]))
     }
 }
 

@@ -10,6 +10,8 @@ public struct SoftmaxCrossEntropy {
         /// The sum of the per-image losses in fixed point (`FixedPoint.statisticsScale`): sums of
         /// these over parts of a batch are exact, so a sharded batch reports the same loss.
         public let lossSumFixed: Int64
+        /// Images whose loss is not finite (the fixed-point sum cannot carry NaN or infinity).
+        public let nonFinite: Int
     }
 
     private var gradient: Tensor?
@@ -25,7 +27,7 @@ public struct SoftmaxCrossEntropy {
         let normalizer = Double(batchSize ?? n)
         precondition(labels.count == n, "\(labels.count) labels for \(n) logit rows")
         let dLogits = computeGradient ? Tensor.reusing(gradient, shape: logits.shape) : nil
-        var total = 0.0, correct = 0, totalFixed: Int64 = 0
+        var total = 0.0, correct = 0, totalFixed: Int64 = 0, nonFinite = 0
         var probabilities = [Double](repeating: 0, count: classes)
         for i in 0..<n {
             let row = logits.pointer + i * classes
@@ -41,6 +43,7 @@ public struct SoftmaxCrossEntropy {
             let imageLoss = log(sum) - (Double(row[labels[i]]) - top)
             total += imageLoss
             totalFixed &+= FixedPoint.encode(imageLoss, scale: FixedPoint.statisticsScale)
+            if !imageLoss.isFinite { nonFinite += 1 }
             if let dLogits {
                 for c in 0..<classes {
                     let p = probabilities[c] / sum - (c == labels[i] ? 1 : 0)
@@ -49,6 +52,6 @@ public struct SoftmaxCrossEntropy {
             }
         }
         gradient = dLogits ?? gradient
-        return (Result(loss: total / Double(n), correct: correct, lossSumFixed: totalFixed), dLogits)
+        return (Result(loss: total / Double(n), correct: correct, lossSumFixed: totalFixed, nonFinite: nonFinite), dLogits)
     }
 }

@@ -3,10 +3,13 @@
 /// split of the batch over workers and any reduction order: this is what makes distributed
 /// training bitwise equal to single-process training.
 public enum FixedPoint {
-    /// Gradients: resolution 2^-36 (1.5e-11), range +-2^15 per image contribution.
-    public static let gradientScale: Double = 68_719_476_736           // 2^36
-    /// Batch-norm sums: resolution 2^-20 (1e-6), range +-2^43 per image.
+    /// Gradients: resolution 2^-32 (2.3e-10), range +-2^18 per image contribution.
+    public static let gradientScale: Double = 4_294_967_296            // 2^32
+    /// Batch-norm sums and losses: resolution 2^-20 (1e-6); wide values (below) reach 2^82.
     public static let statisticsScale: Double = 1_048_576              // 2^20
+    /// Wide values are split as hi * 2^40 + lo with 0 <= lo < 2^40, so that hi's and lo's of up
+    /// to 2^23 values can be summed separately in Int64 (exactly, in any order).
+    public static let wideSplit: Double = 1_099_511_627_776            // 2^40
 
     /// Round-to-nearest via the 1.5 * 2^52 trick: exact for |x| < 2^51, vectorizes (Swift's
     /// generic SIMD float-to-integer conversion does not).
@@ -41,4 +44,20 @@ public enum FixedPoint {
 
     @inlinable @inline(__always)
     public static func decode(_ x: Int64, scale: Double) -> Double { Double(x) / scale }
+
+    /// round(x * scale) as (hi, lo): x = (hi * 2^40 + lo) / scale. Saturates beyond 2^102;
+    /// not-a-number gives (0, 0): callers check finiteness where it matters.
+    @inlinable
+    public static func encodeWide(_ x: Double, scale: Double) -> (hi: Int64, lo: Int64) {
+        var y = (x * scale).rounded()
+        guard !y.isNaN else { return (0, 0) }
+        y = Swift.min(Swift.max(y, -0x1p102), 0x1p102)
+        let hi = (y / wideSplit).rounded(.down)
+        return (Int64(hi), Int64(y - hi * wideSplit))
+    }
+
+    @inlinable
+    public static func decodeWide(hi: Int64, lo: Int64, scale: Double) -> Double {
+        (Double(hi) * wideSplit + Double(lo)) / scale
+    }
 }

@@ -21,18 +21,21 @@ public struct StepStatistics: Sendable, Codable, Equatable {
     public var lossSumFixed: Int64 = 0
     public var correct = 0
     public var images = 0
+    /// Images whose loss was NaN or infinite: the step diverged.
+    public var nonFinite = 0
 
-    public init(lossSumFixed: Int64 = 0, correct: Int = 0, images: Int = 0) {
+    public init(lossSumFixed: Int64 = 0, correct: Int = 0, images: Int = 0, nonFinite: Int = 0) {
         self.lossSumFixed = lossSumFixed
         self.correct = correct
         self.images = images
+        self.nonFinite = nonFinite
     }
 
     public var lossSum: Double { FixedPoint.decode(lossSumFixed, scale: FixedPoint.statisticsScale) }
 
     public func merged(with other: StepStatistics) -> StepStatistics {
         StepStatistics(lossSumFixed: lossSumFixed &+ other.lossSumFixed, correct: correct + other.correct,
-                       images: images + other.images)
+                       images: images + other.images, nonFinite: nonFinite + other.nonFinite)
     }
 }
 
@@ -111,7 +114,8 @@ public final class Replica {
         try synchronizer.synchronize(model.store)
         model.store.resolveGradients()
         optimizer.step(model.store, learningRate: learningRate, pool: pool)
-        return StepStatistics(lossSumFixed: result.lossSumFixed, correct: result.correct, images: samples.count)
+        return StepStatistics(lossSumFixed: result.lossSumFixed, correct: result.correct, images: samples.count,
+                              nonFinite: result.nonFinite)
     }
 
     public func evaluate(_ images: LabeledImages, range: Range<Int>? = nil) throws -> Evaluation {

@@ -107,7 +107,7 @@ public final class Trainer {
             let stepStart = monotonicSeconds()
             let learningRate = c.learningRate(atStep: step)
             let result = try executor.step(step, samples: samples(step: step), learningRate: learningRate)
-            let loss = result.lossSum / Double(max(result.images, 1))
+            let loss = result.nonFinite > 0 ? Double.nan : result.lossSum / Double(max(result.images, 1))
             guard loss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: loss) }
             step += 1
             windowTrainSeconds += monotonicSeconds() - stepStart

@@ -74,3 +74,31 @@ import Testing
         #expect(result.correct == 1)
     }
 }
+
+@Suite struct LargeValueTests {
+    /// Pre-normalization activations of 1e5 (deep plain nets reach this within a few steps at
+    /// lr 0.1) must still give exact statistics: the fixed-point sums are wide enough.
+    @Test func batchNormStatisticsSurviveLargeActivations() throws {
+        let store = ParameterStore()
+        let bn = BatchNorm("bn", channels: 16, fusedReLU: false, store: store, pool: ComputePool(threads: 2))
+        store.finalize(seed: 1)
+        var rng = SplitMix64(seed: 3)
+        let x = Tensor(shape: [128, 8, 8, 16], values: (0..<(128 * 64 * 16)).map { _ in 1e5 + rng.nextUnitFloat() * 2e4 })
+        let y = try bn.forward(x, mode: .training).toArray()
+        for c in 0..<16 {
+            let column = stride(from: c, to: y.count, by: 16).map { Double(y[$0]) }
+            let mean = column.reduce(0, +) / Double(column.count)
+            let variance = column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(column.count)
+            #expect(abs(mean) < 1e-2 && abs(variance - 1) < 1e-2, "channel \(c): mean \(mean), variance \(variance)")
+        }
+    }
+
+    @Test func nonFiniteLossesAreCounted() {
+        let logits = Tensor(shape: [3, 10])
+        logits.pointer[5] = .nan
+        logits.pointer[12] = .infinity
+        var criterion = SoftmaxCrossEntropy()
+        let (result, _) = criterion.evaluate(logits: logits, labels: [0, 1, 2], computeGradient: false)
+        #expect(result.nonFinite == 2)
+    }
+}
