@@ -7,20 +7,8 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
     .deletingLastPathComponent().path
 
 /// Runs a shell command line with extra environment; returns (status, output).
-private func shell(_ command: String, environment: [String: String] = [:], seconds: Double = 240) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = ["-c", command]
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let output = temporaryDirectory() + "/out.txt"
-    _ = FileManager.default.createFile(atPath: output, contents: nil)
-    process.standardOutput = FileHandle(forWritingAtPath: output)
-    process.standardError = FileHandle(forWritingAtPath: output)
-    try process.run()
-    let deadline = Date(timeIntervalSinceNow: seconds)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    if process.isRunning { process.terminate(); process.waitUntilExit() }
-    return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+private func shell(_ command: String, environment: [String: String] = [:]) throws -> (Int32, String) {
+    try ToolProcess.run(["-c", command], executable: "/bin/bash", environment: environment, seconds: 240)
 }
 
 @Suite(.serialized) struct ClusterScriptsTests {

@@ -37,12 +37,14 @@ public final class ToolProcess: @unchecked Sendable {
     public let process = Process()
     public let outputPath: String
 
-    public init(_ arguments: [String]) throws {
+    /// Starts `executable` (default: the release `resnet-ddp`) with extra `environment`.
+    public init(_ arguments: [String], executable: String? = nil, environment: [String: String] = [:]) throws {
         outputPath = temporaryDirectory() + "/output.txt"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = FileHandle(forWritingAtPath: outputPath)!
-        process.executableURL = URL(fileURLWithPath: resnetDDPExecutable!)
+        process.executableURL = URL(fileURLWithPath: executable ?? resnetDDPExecutable!)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
         try process.run()
@@ -64,8 +66,9 @@ public final class ToolProcess: @unchecked Sendable {
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Runs to completion and returns (status, output).
-    public static func run(_ arguments: [String], seconds: Double = 300) throws -> (status: Int32, output: String) {
-        let tool = try ToolProcess(arguments)
+    public static func run(_ arguments: [String], executable: String? = nil, environment: [String: String] = [:],
+                           seconds: Double = 300) throws -> (status: Int32, output: String) {
+        let tool = try ToolProcess(arguments, executable: executable, environment: environment)
         let status = tool.wait(seconds: seconds)
         return (status, tool.output)
     }
