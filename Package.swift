@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [
-                "Training", "Cluster",
+                "Training", "Cluster", "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -5,12 +5,13 @@ import Transport
 struct ControlChannel {
     let socket: ZMQSocket
     var runID: UInt64
-    let sender: Int32
+    var sender: Int32
     let peerName: String
 
-    func send<T: Encodable>(_ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, identity: [UInt8]? = nil,
-                            timeout: Double = 30) throws {
-        let header = WireHeader(kind: kind, runID: runID, step: UInt64(max(step, 0)), sender: sender)
+    func send<T: Encodable>(_ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, epoch: UInt32 = 0,
+                            sequence: UInt32 = 0, identity: [UInt8]? = nil, timeout: Double = 30) throws {
+        let header = WireHeader(kind: kind, runID: runID, epoch: epoch, sequence: sequence, step: UInt64(max(step, 0)),
+                                sender: sender)
         let frame = WireMessage(header, payload: try ControlPayload.encode(body, binary: binary)).encoded()
         try socket.send((identity.map { [$0] } ?? []) + [frame], timeout: timeout, to: peerName)
     }
@@ -20,6 +21,7 @@ struct ControlChannel {
 struct Received {
     let identity: [UInt8]
     let message: WireMessage
+    var header: WireHeader { message.header }
     func body<T: Decodable>(_ type: T.Type, source: String) throws -> (T, [UInt8]) {
         try ControlPayload.decode(type, from: message.payload, source: source)
     }

@@ -4,14 +4,18 @@ import Transport
 
 /// The control-plane protocol between the coordinator (ROUTER) and its workers (DEALER).
 ///
-///  A. worker -> coordinator  hello       worker id, ring endpoint, dataset fingerprint and counts
-///  B. coordinator waits until `--workers` hellos arrived (bounded), checks that every worker has
-///     the same dataset, and ranks the workers in arrival order.
-///  C. coordinator -> worker  setup       rank, world size, run id, configuration, batch-norm mode,
-///                                        every rank's ring endpoint; binary: parameters, momentum
-///                                        and running statistics (so workers need not share a seed)
-///  D. worker: connects its ring PUSH socket to the next rank's PULL endpoint
-///     worker -> coordinator  ready
+///  A. worker -> coordinator  hello       worker id, ring endpoint, dataset fingerprint and counts.
+///     From then on the worker also sends a `heartbeat` every interval from a second socket; the
+///     coordinator answers each one (a worker that hears nothing for --heartbeat-timeout exits).
+///  B. coordinator: admits joined workers at a step boundary (the first time when --workers have
+///     joined), checks that every worker has the same dataset, and ranks them.
+///  C. coordinator -> worker  setup       membership epoch (header), rank, world size, the step to
+///                                        run next, configuration, batch-norm mode, every rank's
+///                                        ring endpoint; binary for new members only: parameters,
+///                                        momentum and running statistics
+///  D. worker: (re)connects its ring PUSH socket to the next rank's PULL endpoint; rolls back a
+///     step it applied that the coordinator did not complete (a snapshot from the step's start)
+///     worker -> coordinator  ready       steps applied and the parameter hash (all must agree)
 ///  E. per step: coordinator -> worker  step  its contiguous share of the global batch (image
 ///     indices with their augmentation), the learning rate and the global batch size
 ///  F. workers: forward (synchronized batch norm all-reduces each layer's sums over the ring),
@@ -22,8 +26,17 @@ import Transport
 ///     worker, answered by `evaluation`) or `stateRequest` to rank 0 (answered by `state`)
 ///  H. coordinator -> worker  stop; a worker that fails sends `failure` with the reason.
 ///
-/// Every message is a `WireMessage` (magic, version, kind, run id, epoch, step, sender, length,
-/// checksum) whose payload is a `ControlPayload` (JSON + binary); the ring uses `ringChunk`.
+/// Faults: a member that dies (its process exits, its heartbeats stop) or fails, or that is not
+/// waiting on the ring when a step misses its deadline, is removed; the coordinator bumps the
+/// epoch, sends C to the survivors (and to workers waiting to join) and re-runs the same step.
+/// Workers poll their control socket while they wait on the ring, so a new epoch aborts the
+/// step at once. A worker that hears `rejoin` (it was removed, e.g. it was frozen) says A again.
+///
+/// Every message is a `WireMessage` (magic, version, kind, run id, epoch, sequence, step, sender,
+/// length, checksum) whose payload is a `ControlPayload` (JSON + binary); the ring uses
+/// `ringChunk`. Requests carry a sequence number that replies echo: a worker drops a request of
+/// an old epoch or one it has seen (replays, duplicates); the coordinator drops replies that do
+/// not answer the request it waits for.
 public enum ControlMessage {
     public struct DatasetInfo: Codable, Sendable, Equatable {
         /// Hash of every training and test image and label, in file order.
@@ -49,6 +62,8 @@ public enum ControlMessage {
     }
 
     public struct Setup: Codable, Sendable {
+        /// Steps completed so far: the worker's model must be the state after this many steps.
+        public var nextStep: Int
         public var rank: Int
         public var worldSize: Int
         public var configuration: TrainingConfiguration
@@ -82,6 +97,18 @@ public enum ControlMessage {
 
     public struct Stop: Codable, Sendable {
         public var reason: String
+    }
+
+    public struct Ready: Codable, Sendable {
+        public var completedSteps: Int
+        public var parameterHash: String
+    }
+
+    public struct Heartbeat: Codable, Sendable {
+        public var workerID: String
+        /// True while the worker waits (for a command or on the ring), false while it computes:
+        /// when a step misses its deadline, the members that are not waiting are the suspects.
+        public var waiting: Bool
     }
 
     public struct Failure: Codable, Sendable {

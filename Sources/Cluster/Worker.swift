@@ -6,7 +6,9 @@ import Transport
 
 /// A worker process: joins a coordinator, receives its rank, configuration and the model state,
 /// then computes its share of every step with the same engine as single-process training and
-/// all-reduces gradients (and batch-norm statistics) with its ring neighbours.
+/// all-reduces gradients (and batch-norm statistics) with its ring neighbours. It survives
+/// membership changes (see `ControlMessage`): a new epoch aborts the current step, rolls the
+/// model back to the step's start, and the step is run again in the new ring.
 public final class Worker {
     public struct Options: Sendable {
         public var coordinator: String
@@ -14,10 +16,17 @@ public final class Worker {
         public var threads: Int
         /// Host name or address the other workers use to reach this worker's ring socket.
         public var ringHost: String
-        /// Longest wait for the coordinator (between commands) or a ring neighbour.
+        /// Longest wait for the coordinator's first answer or for one ring message.
         public var timeout: Double
         /// Exit when this process is gone (set by `train --workers`, so no worker outlives it).
         public var parentPID: Int32?
+        public var heartbeatInterval: Double = 0.5
+        /// Silence from the coordinator after which this worker exits.
+        public var heartbeatTimeout: Double = 2
+        /// `--inject-faults` spec for this worker's control and ring messages.
+        public var injectFaults: String?
+        /// Test hook: what to do to this process at one point of one step.
+        public var faultPlan: FaultPlan?
 
         public init(coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
                     parentPID: Int32?) {
@@ -30,122 +39,337 @@ public final class Worker {
         }
     }
 
-    private let options: Options
-    private let log: (String) -> Void
+    /// What this worker computes with, built at its first setup.
+    private final class Session {
+        let runID: UInt64
+        let data: CIFAR10
+        let replica: Replica
+        let ring: ZMQRingCommunicator
+        let sequence = CollectiveSequence()
+        let synchronizer: RingGradientSynchronizer
 
-    public init(options: Options, log: @escaping (String) -> Void) {
+        init(runID: UInt64, setup: ControlMessage.Setup, files: DatasetFiles, threads: Int, ring: ZMQRingCommunicator) throws {
+            self.runID = runID
+            self.ring = ring
+            data = try CIFAR10.split(files.train, validation: setup.configuration.validation, test: files.test)
+            replica = try Replica(configuration: setup.configuration, meanImage: data.meanImage, threads: threads)
+            let allReduce = RingAllReduce(ring)
+            if setup.batchNorm == .sync {
+                replica.model.synchronizeBatchNorm(with: RingStatisticsReducer(allReduce, sequence: sequence))
+            }
+            synchronizer = RingGradientSynchronizer(allReduce, sequence: sequence, averagesRunningStatistics: setup.batchNorm == .local)
+        }
+    }
+
+    /// Thrown inside a step when the coordinator moved on (new epoch, rejoin or stop).
+    private struct Interrupted: Error {}
+
+    private let options: Options
+    private let log: @Sendable (String) -> Void
+    private let workerID = UUID().uuidString
+    private var control: ZMQSocket!
+    private var channel: ControlChannel!
+    private var heartbeat: HeartbeatSender!
+    private var session: Session?
+    private var member = false
+    private var epoch: UInt32 = 0
+    private var lastSequence: UInt32 = 0
+    private var completedSteps = 0
+    /// The model at the start of the step in progress (or last done), to undo a step the
+    /// coordinator did not complete.
+    private var snapshot: (step: Int, state: ModelState)?
+    private var stash: [Received] = []
+    private var faultPlanUsed = false
+
+    public init(options: Options, log: @escaping @Sendable (String) -> Void) {
         self.options = options
         self.log = log
     }
 
+    private var name: String { member ? "worker \(workerID.prefix(8)) rank \(channel.sender)" : "worker \(workerID.prefix(8))" }
+
     /// Runs until the coordinator says stop. Throws with a clear reason otherwise.
     public func run() throws {
         let files = try DatasetFiles.load(directory: options.dataDirectory)
+        let faults = try options.injectFaults.map { try FaultInjector(spec: $0) }
         let context = try ZMQContext()
         let ringSocket = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
         let ringEndpoint = try ringSocket.bind("tcp://\(options.ringHost):*")
-        let control = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
-        let workerID = UUID().uuidString
+        control = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
+        control.faults = faults
         try control.setRoutingID(Array(workerID.utf8))
         try control.connect(options.coordinator)
-        var channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
+        channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
+        heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID,
+                                    interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, log: log)
+        heartbeat.start()
+        defer { heartbeat.stop() }
+        defer {
+            session?.ring.close()
+            ringSocket.close()
+        }
         let hello = ControlMessage.Hello(workerID: workerID, host: ProcessInfo.processInfo.hostName, pid: getpid(),
                                          ringEndpoint: ringEndpoint, dataset: files.info)
         try channel.send(.hello, hello)
         log("worker \(workerID.prefix(8)): joined \(options.coordinator), ring endpoint \(ringEndpoint)")
 
-        // C: setup.
-        let setupMessage = try receive(control, expecting: .setup, runID: nil)
-        let (setup, binary) = try setupMessage.body(ControlMessage.Setup.self, source: "coordinator")
-        channel = ControlChannel(socket: control, runID: setupMessage.message.header.runID, sender: Int32(setup.rank),
-                                 peerName: "coordinator \(options.coordinator)")
-        let state = try FloatCoding.state(binary, parameterCount: setup.parameterCount, stateCount: setup.stateCount,
-                                          source: "coordinator")
-        let data = try CIFAR10.split(files.train, validation: setup.configuration.validation, test: files.test)
-        let replica = try Replica(configuration: setup.configuration, meanImage: data.meanImage, threads: options.threads)
-        try replica.load(state)
-        let ring = try ZMQRingCommunicator(context: context, rank: setup.rank, size: setup.worldSize, runID: channel.runID,
-                                           incoming: ringSocket,
-                                           nextEndpoint: setup.ringEndpoints[(setup.rank + 1) % setup.worldSize],
-                                           timeout: options.timeout, log: log)
-        defer { ring.close() }
-        let sequence = CollectiveSequence()
-        let allReduce = RingAllReduce(ring)
-        if setup.batchNorm == .sync {
-            replica.model.synchronizeBatchNorm(with: RingStatisticsReducer(allReduce, sequence: sequence))
-        }
-        let synchronizer = RingGradientSynchronizer(allReduce, sequence: sequence,
-                                                    averagesRunningStatistics: setup.batchNorm == .local)
-        try channel.send(.ready, ControlMessage.Empty())
-        log("worker rank \(setup.rank)/\(setup.worldSize): ready (\(setup.configuration.depth) layers, "
-            + "batch norm \(setup.batchNorm.rawValue), \(options.threads) threads)")
-
-        // E-H: commands until stop.
         while true {
-            let received = try receive(control, expecting: nil, runID: channel.runID)
-            let header = received.message.header
+            let received = try nextCommand()
+            let header = received.header
             do {
                 switch header.kind {
+                case .setup:
+                    try handleSetup(received, files: files, hello: hello, context: context, ringSocket: ringSocket, faults: faults)
                 case .step:
-                    let (command, _) = try received.body(ControlMessage.Step.self, source: "coordinator")
-                    ring.step = UInt64(command.step)
-                    sequence.reset()
-                    for sample in command.samples where sample.index < 0 || sample.index >= data.train.count {
-                        throw TransportError.malformed("step \(command.step) names image \(sample.index) of \(data.train.count)")
-                    }
-                    let statistics = try replica.step(on: data.train, samples: command.samples, globalBatch: command.globalBatch,
-                                                      learningRate: command.learningRate, synchronizer: synchronizer)
-                    let result = ControlMessage.Result(statistics: statistics,
-                                                       parameterHash: command.reportHash ? hex(replica.parameterHash) : nil)
-                    try channel.send(.result, result, step: command.step)
+                    try handleStep(received)
                 case .evaluate:
                     let (command, _) = try received.body(ControlMessage.Evaluate.self, source: "coordinator")
+                    let data = session!.data
                     let set = command.split == .test ? data.test : data.validation
                     guard let set, command.start >= 0, command.start <= command.end, command.end <= set.count else {
                         throw TransportError.malformed("evaluation range \(command.start)..<\(command.end) of \(command.split)")
                     }
-                    try channel.send(.evaluation, try replica.evaluate(set, range: command.start..<command.end))
+                    try reply(.evaluation, try session!.replica.evaluate(set, range: command.start..<command.end), to: header)
                 case .stateRequest:
-                    try channel.send(.state, ControlMessage.Empty(), binary: FloatCoding.bytes(replica.state()))
+                    try reply(.state, ControlMessage.Empty(), binary: FloatCoding.bytes(session!.replica.state()), to: header)
                 case .stop:
                     let (stop, _) = try received.body(ControlMessage.Stop.self, source: "coordinator")
-                    log("worker rank \(setup.rank): stopping (\(stop.reason))")
-                    try? channel.send(.stop, ControlMessage.Empty())
+                    log("\(name): stopping (\(stop.reason))")
+                    try? channel.send(.stop, ControlMessage.Empty(), epoch: header.epoch, sequence: header.sequence)
                     return
+                case .rejoin:
+                    log("\(name): the coordinator no longer counts this worker as a member (it was declared lost); joining again")
+                    member = false
+                    try channel.send(.hello, hello)
                 default:
-                    log("worker rank \(setup.rank): ignored unexpected \(header.kind) from the coordinator")
+                    log("\(name): ignored unexpected \(header.kind) from the coordinator")
                 }
             } catch {
-                try? channel.send(.failure, ControlMessage.Failure(message: "rank \(setup.rank): \(error)"))
+                try? channel.send(.failure, ControlMessage.Failure(message: "\(name): \(error)"), epoch: epoch)
                 throw error
             }
         }
     }
 
-    /// The next valid control message (of `kind` if given). Malformed or foreign messages are
-    /// logged and dropped; waiting is bounded by `options.timeout` and by the parent's life.
-    private func receive(_ socket: ZMQSocket, expecting kind: MessageKind?, runID: UInt64?) throws -> Received {
+    private func reply<T: Encodable>(_ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, to request: WireHeader) throws {
+        try channel.send(kind, body, binary: binary, step: step, epoch: request.epoch, sequence: request.sequence)
+    }
+
+    // MARK: setup (C, D)
+
+    private func handleSetup(_ received: Received, files: DatasetFiles, hello: ControlMessage.Hello, context: ZMQContext,
+                             ringSocket: ZMQSocket, faults: FaultInjector?) throws {
+        let header = received.header
+        let (setup, binary) = try received.body(ControlMessage.Setup.self, source: "coordinator")
+        if session == nil {
+            let ring = ZMQRingCommunicator(context: context, runID: header.runID, incoming: ringSocket, control: control,
+                                           timeout: options.timeout, faults: faults, log: log)
+            session = try Session(runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring)
+            channel.runID = header.runID
+            heartbeat.runID = header.runID
+            ring.interrupt = { [unowned self] in try self.pollControl() }
+            ring.waitChanged = { [unowned self] in self.heartbeat.waiting = $0 }
+            ring.willSend = { [unowned self] in self.faultPoint(.ringSend) }
+        }
+        let session = session!
+        if !binary.isEmpty {
+            try session.replica.load(FloatCoding.state(binary, parameterCount: setup.parameterCount, stateCount: setup.stateCount,
+                                                       source: "coordinator"))
+            completedSteps = setup.nextStep
+            snapshot = nil
+        } else if completedSteps == setup.nextStep + 1, let snapshot, snapshot.step == setup.nextStep {
+            // This worker finished a step that another did not: undo it, the step is run again.
+            try session.replica.load(snapshot.state)
+            completedSteps = setup.nextStep
+            log("\(name): undid step \(setup.nextStep + 1), which the coordinator did not complete")
+        } else if completedSteps != setup.nextStep {
+            throw ClusterError.diverged("the coordinator continues after step \(setup.nextStep) but this worker has done \(completedSteps)")
+        }
+        try session.ring.configure(rank: setup.rank, size: setup.worldSize, epoch: header.epoch,
+                                   nextEndpoint: setup.ringEndpoints[(setup.rank + 1) % setup.worldSize])
+        channel.sender = Int32(setup.rank)
+        epoch = header.epoch
+        lastSequence = header.sequence
+        member = true
+        let ready = ControlMessage.Ready(completedSteps: completedSteps, parameterHash: hex(session.replica.parameterHash))
+        try reply(.ready, ready, to: header)
+        log("\(name)/\(setup.worldSize): ready at epoch \(epoch), step \(completedSteps + 1) (\(setup.configuration.depth) layers, "
+            + "batch norm \(setup.batchNorm.rawValue), \(options.threads) threads)")
+    }
+
+    // MARK: steps (E, F)
+
+    private func handleStep(_ received: Received) throws {
+        let session = session!
+        let (command, _) = try received.body(ControlMessage.Step.self, source: "coordinator")
+        guard command.step == completedSteps else {
+            throw ClusterError.diverged("asked for step \(command.step + 1) after \(completedSteps) steps")
+        }
+        for sample in command.samples where sample.index < 0 || sample.index >= session.data.train.count {
+            throw TransportError.malformed("step \(command.step + 1) names image \(sample.index) of \(session.data.train.count)")
+        }
+        if snapshot?.step != command.step { snapshot = (command.step, session.replica.state()) }
+        session.ring.step = UInt64(command.step)
+        session.sequence.reset()
+        currentStep = command.step
+        ringSends = 0
+        heartbeat.waiting = false
+        faultPoint(.compute)
+        let statistics: StepStatistics
+        do {
+            statistics = try session.replica.step(on: session.data.train, samples: command.samples, globalBatch: command.globalBatch,
+                                                  learningRate: command.learningRate, synchronizer: session.synchronizer)
+        } catch is Interrupted {
+            // Forward already moved the running statistics: back to the step's start.
+            try session.replica.load(snapshot!.state)
+            log("\(name): step \(command.step + 1) aborted by the coordinator (epoch \(epoch))")
+            return
+        }
+        completedSteps += 1
+        let result = ControlMessage.Result(statistics: statistics,
+                                           parameterHash: command.reportHash ? hex(session.replica.parameterHash) : nil)
+        try reply(.result, result, step: command.step, to: received.header)
+        faultPoint(.afterResult)
+    }
+
+    // MARK: receiving
+
+    /// The next command to act on: stashed ones first. Requests of an old epoch, replays and
+    /// undecodable frames are logged and dropped. Waiting is bounded by the parent's life and,
+    /// until the coordinator has answered, by `options.timeout` (afterwards the heartbeat
+    /// thread watches the coordinator).
+    private func nextCommand() throws -> Received {
         let deadline = monotonicSeconds() + options.timeout
         while true {
-            if let parent = options.parentPID, kill(parent, 0) != 0 {
-                throw WorkerError.parentGone(parent)
+            if !stash.isEmpty {
+                let received = stash.removeFirst()
+                if accept(received) { return received }
+                continue
             }
-            let remaining = deadline - monotonicSeconds()
-            guard remaining > 0 else { throw TransportError.timeout("the coordinator \(options.coordinator)", seconds: options.timeout) }
-            guard let frames = try socket.receive(timeout: min(remaining, 1)) else { continue }
-            do {
-                guard frames.count == 1 else { throw TransportError.malformed("\(frames.count) frames from the coordinator") }
-                let message = try WireMessage.decode(frames[0], from: "coordinator")
-                if let runID, message.header.runID != runID {
-                    throw TransportError.unexpected("message of another run (\(hex(message.header.runID)))")
-                }
-                if let kind, message.header.kind != kind {
-                    throw TransportError.unexpected("\(message.header.kind) while waiting for \(kind)")
-                }
-                return Received(identity: [], message: message)
-            } catch let error as TransportError {
-                log("worker: dropped a control message: \(error)")
+            if let parent = options.parentPID, kill(parent, 0) != 0 { throw WorkerError.parentGone(parent) }
+            if !member && session == nil && monotonicSeconds() > deadline {
+                throw TransportError.timeout("the coordinator \(options.coordinator) to set up this worker", seconds: options.timeout)
             }
+            heartbeat.waiting = true
+            if let received = try receiveControl(timeout: 0.5), accept(received) { return received }
+        }
+    }
+
+    /// Whether a command belongs to this worker now (current epoch, not seen before).
+    private func accept(_ received: Received) -> Bool {
+        let header = received.header
+        switch header.kind {
+        case .setup:
+            if member && header.epoch <= epoch {
+                log("\(name): dropped a setup of epoch \(header.epoch) (current \(epoch))")
+                return false
+            }
+            return true
+        case .rejoin:
+            return member && header.epoch >= epoch
+        case .stop:
+            return true
+        default:
+            guard member, header.epoch == epoch, header.sequence > lastSequence else {
+                log("\(name): dropped \(header.kind) of epoch \(header.epoch) sequence \(header.sequence) "
+                    + "(current epoch \(epoch), last sequence \(lastSequence)): stale or repeated")
+                return false
+            }
+            lastSequence = header.sequence
+            return true
+        }
+    }
+
+    /// Called by the ring while it waits: stashes control messages, and interrupts the step when
+    /// one of them ends it (a new epoch, rejoin, stop).
+    private func pollControl() throws {
+        if let parent = options.parentPID, kill(parent, 0) != 0 { throw WorkerError.parentGone(parent) }
+        while let received = try receiveControl(timeout: 0) {
+            stash.append(received)
+            let header = received.header
+            if header.kind == .stop || (header.kind == .setup && header.epoch > epoch) || (header.kind == .rejoin && header.epoch >= epoch) {
+                throw Interrupted()
+            }
+        }
+    }
+
+    private func receiveControl(timeout: Double) throws -> Received? {
+        guard let frames = try control.receive(timeout: timeout) else { return nil }
+        do {
+            guard frames.count == 1 else { throw TransportError.malformed("\(frames.count) frames from the coordinator") }
+            let message = try WireMessage.decode(frames[0], from: "coordinator")
+            if let session, message.header.runID != session.runID {
+                throw TransportError.unexpected("message of another run (\(hex(message.header.runID)))")
+            }
+            return Received(identity: [], message: message)
+        } catch let error as TransportError {
+            log("\(name): dropped a control message: \(error)")
+            return nil
+        }
+    }
+
+    // MARK: fault plan (tests)
+
+    private var currentStep = 0
+    private var ringSends = 0
+
+    private func faultPoint(_ point: FaultPlan.Point) {
+        guard let plan = options.faultPlan, !faultPlanUsed, plan.step == currentStep + 1 else { return }
+        if point == .ringSend { ringSends += 1 }
+        switch (plan.point, point) {
+        case (.compute, .compute), (.afterResult, .afterResult): break
+        case (.ringSend, .ringSend) where ringSends == plan.ringSend: break
+        default: return
+        }
+        faultPlanUsed = true
+        log("\(name): fault plan: \(plan.action) at step \(plan.step) (\(plan.description))")
+        switch plan.action {
+        case .kill: kill(getpid(), SIGKILL)
+        case .stop: kill(getpid(), SIGSTOP)
+        case .hang: while true { sleep(1000) }
+        }
+    }
+}
+
+/// Test hook (`worker --fault-plan`): `ACTION@STEP[:POINT]` with ACTION kill (SIGKILL itself),
+/// stop (SIGSTOP itself) or hang (stop computing but keep sending heartbeats), STEP the 1-based
+/// step, POINT `compute` (before the forward pass, the default), `ring:N` (before its N-th ring
+/// send of that step, i.e. inside batch-norm or gradient all-reduces) or `result` (after sending
+/// the result).
+public struct FaultPlan: Sendable, CustomStringConvertible {
+    public enum Action: String, Sendable { case kill, stop, hang }
+    public enum Point: Sendable, Equatable { case compute, ringSend, afterResult }
+
+    public var action: Action
+    public var step: Int
+    public var point: Point
+    public var ringSend = 0
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let action = Action(rawValue: parts[0]) else {
+            throw TransportError.malformed("fault plan '\(text)' is not ACTION@STEP[:POINT] with ACTION kill, stop or hang")
+        }
+        self.action = action
+        let place = parts[1].split(separator: ":").map(String.init)
+        guard let step = Int(place[0]), step >= 1 else { throw TransportError.malformed("fault plan '\(text)': bad step") }
+        self.step = step
+        switch place.count == 1 ? "compute" : place[1] {
+        case "compute": point = .compute
+        case "result": point = .afterResult
+        case "ring":
+            guard place.count == 3, let n = Int(place[2]), n >= 1 else { throw TransportError.malformed("fault plan '\(text)': ring:N") }
+            point = .ringSend
+            ringSend = n
+        default: throw TransportError.malformed("fault plan '\(text)': point must be compute, ring:N or result")
+        }
+    }
+
+    public var description: String {
+        switch point {
+        case .compute: "before the forward pass"
+        case .ringSend: "before ring send \(ringSend)"
+        case .afterResult: "after sending its result"
         }
     }
 }

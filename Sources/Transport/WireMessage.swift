@@ -3,6 +3,10 @@ import Foundation
 /// What a message is. Unknown values are rejected by the decoder.
 public enum MessageKind: UInt16, Sendable, CaseIterable {
     case hello = 1, setup, ready, step, result, evaluate, evaluation, stateRequest, state, stop, ringChunk, failure
+    /// worker -> coordinator every interval from its own socket; the coordinator answers each.
+    case heartbeat
+    /// coordinator -> worker: "you are not a member (any more): say hello again".
+    case rejoin
 }
 
 /// The fixed 56-byte header in front of every message, little-endian:
@@ -11,7 +15,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
 ///     step u64 | sender rank i32 | reserved u32 | payload length u64 | payload checksum u64
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5044_4452
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     public static let size = 56
     /// No legitimate payload is larger (a ResNet-110 state is about 21 MB).
     public static let maxPayload: UInt64 = 128 << 20

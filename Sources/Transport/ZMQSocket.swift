@@ -13,6 +13,12 @@ public final class ZMQContext: @unchecked Sendable {
     deinit { zmq_ctx_term(handle) }
 }
 
+func monotonicClock() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}
+
 func lastError() -> String { String(cString: zmq_strerror(zmq_errno())) }
 
 /// One ZeroMQ socket, used from one thread. Options are set deliberately (see `configure`), every
@@ -26,6 +32,8 @@ public final class ZMQSocket {
     }
 
     public let kind: Kind
+    /// Test hook: when set, every send passes through it (drop, delay, duplicate, damage).
+    public var faults: FaultInjector?
     private let context: ZMQContext
     private var handle: UnsafeMutableRawPointer?
     public private(set) var endpoint = ""
@@ -109,6 +117,15 @@ public final class ZMQSocket {
 
     /// Sends `frames` as one multipart message, waiting at most `timeout` seconds for room.
     public func send(_ frames: [[UInt8]], timeout: Double, to peer: String) throws {
+        if let faults, var last = frames.last {
+            let copies = faults.apply(to: &last)
+            for _ in 0..<copies { try sendNow(frames.dropLast() + [last], timeout: timeout, to: peer) }
+            return
+        }
+        try sendNow(frames, timeout: timeout, to: peer)
+    }
+
+    private func sendNow(_ frames: [[UInt8]], timeout: Double, to peer: String) throws {
         let socket = try live()
         try setOption(ZMQ_SNDTIMEO, Int32(max(0, min(timeout, 2_000_000)) * 1000))
         for (index, frame) in frames.enumerated() {
@@ -124,10 +141,18 @@ public final class ZMQSocket {
     }
 
     /// Sends `header` + `payload` as one frame (length and checksum filled in), with one copy.
-    public func send(_ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String) throws {
+    /// Waits for room at most `timeout` seconds, in slices, calling `whileWaiting` between them
+    /// (which may throw to abandon the send).
+    public func send(_ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String,
+                     whileWaiting: () throws -> Void = {}) throws {
         let socket = try live()
-        try setOption(ZMQ_SNDTIMEO, Int32(max(0, min(timeout, 2_000_000)) * 1000))
         var header = header
+        if faults != nil {
+            var frame = WireMessage(header, payload: Array(payload)).encoded()
+            let copies = faults!.apply(to: &frame)
+            for _ in 0..<copies { try sendNow([frame], timeout: timeout, to: peer) }
+            return
+        }
         header.payloadLength = UInt64(payload.count)
         header.checksum = wireChecksum(payload)
         var message = zmq_msg_t()
@@ -137,13 +162,29 @@ public final class ZMQSocket {
         let frame = UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: WireHeader.size + payload.count)
         header.write(to: frame)
         if payload.count > 0 { (frame.baseAddress! + WireHeader.size).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        if zmq_msg_send(&message, socket, 0) < 0 {
+        let deadline = monotonicClock() + timeout
+        while true {
+            let slice = max(0, min(deadline - monotonicClock(), 0.1))
+            try setOption(ZMQ_SNDTIMEO, Int32(slice * 1000))
+            if zmq_msg_send(&message, socket, 0) >= 0 { return }
             let errno = zmq_errno()
+            if errno == EAGAIN && monotonicClock() < deadline {
+                do { try whileWaiting() } catch { zmq_msg_close(&message); throw error }
+                continue
+            }
             zmq_msg_close(&message)
             if errno == EAGAIN { throw TransportError.timeout("room to send to \(peer)", seconds: timeout) }
             if errno == EHOSTUNREACH { throw TransportError.peerUnreachable(peer) }
             throw TransportError.zmq("send to \(peer)", lastError())
         }
+    }
+
+    /// Waits at most `timeout` seconds until one of `sockets` has a message; returns which do.
+    public static func poll(_ sockets: [ZMQSocket], timeout: Double) throws -> [Bool] {
+        var items = try sockets.map { zmq_pollitem_t(socket: try $0.live(), fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+        let count = zmq_poll(&items, Int32(items.count), Int(max(0, timeout) * 1000))
+        if count < 0 && zmq_errno() != EINTR { throw TransportError.zmq("poll", lastError()) }
+        return items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
     }
 
     /// Receives one single-frame message and lends its bytes to `body` without copying; nil when

@@ -15,14 +15,13 @@ struct CoordinatorCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "tcp://host:port"))
     var listen = "tcp://127.0.0.1:5555"
-    @Option(help: "Workers to wait for.")
+    @Option(help: "Workers to wait for before the first step.")
     var workers: Int
     @Option(help: "Batch norm across workers: sync (statistics of the whole batch) or local (per worker).")
     var batchnorm: ControlMessage.BatchNormMode = .sync
-    @Option(help: "Seconds to wait for all workers to join.")
+    @Option(help: "Seconds to wait for all workers to join (and, when paused, for --min-workers).")
     var rendezvousTimeout: Double = 600
-    @Option(help: "Seconds to wait for one step (or evaluation) of every worker.")
-    var stepTimeout: Double = 300
+    @OptionGroup(title: "Fault tolerance") var membership: MembershipOptions
     @OptionGroup var training: TrainingOptions
 
     func validate() throws {
@@ -37,9 +36,11 @@ struct CoordinatorCommand: ParsableCommand {
         let run: PreparedRun
         do { run = try training.prepareRun(display: display) } catch { fail("\(error)") }
         let stop = StopSignal()
-        let options = Coordinator.Options(listen: listen, workers: workers, batchNorm: batchnorm,
-                                          rendezvousTimeout: rendezvousTimeout, stepTimeout: stepTimeout,
-                                          checkEvery: run.configuration.logEvery)
+        let options = Coordinator.Options(listen: listen, workers: workers, minWorkers: membership.minWorkers,
+                                          maxWorkers: membership.maxWorkers, batchNorm: batchnorm,
+                                          rendezvousTimeout: rendezvousTimeout, stepTimeout: membership.stepTimeout,
+                                          heartbeatTimeout: membership.heartbeatTimeout, checkEvery: run.configuration.logEvery,
+                                          injectFaults: membership.injectFaults)
         try runCoordinated(options, run: run, display: display, stop: stop)
     }
 }

@@ -6,23 +6,22 @@ final class LocalWorkers: @unchecked Sendable {
     private var processes: [Process] = []
     private let lock = NSLock()
 
-    init(count: Int, coordinator: String, data: String, threads: Int) throws {
+    init(count: Int, coordinator: String, data: String, threads: Int, heartbeatTimeout: Double) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         for _ in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = ["worker", "--coordinator", coordinator, "--data", data, "--threads", String(threads),
-                                 "--ring-host", "127.0.0.1", "--parent-pid", String(getpid())]
+                                 "--ring-host", "127.0.0.1", "--parent-pid", String(getpid()),
+                                 "--heartbeat-timeout", String(heartbeatTimeout)]
             try process.run()
             processes.append(process)
         }
     }
 
-    /// A description of a worker that has exited, if any.
-    func deadWorker() -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return processes.first { !$0.isRunning }.map { "local worker pid \($0.processIdentifier) (exit status \($0.terminationStatus))" }
+    /// The process ids of workers that have exited.
+    func exitedPIDs() -> Set<Int32> {
+        lock.withLock { Set(processes.filter { !$0.isRunning }.map(\.processIdentifier)) }
     }
 
     /// Waits up to `seconds` for every worker to exit, then ends the rest.

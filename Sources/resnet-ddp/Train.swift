@@ -30,6 +30,7 @@ struct Train: ParsableCommand {
     var batchnorm: ControlMessage.BatchNormMode = .sync
     @Option(help: "Engine threads per worker. (default: cores / workers, at least 1)")
     var workerThreads: Int?
+    @OptionGroup(title: "Fault tolerance (with --workers)") var membership: MembershipOptions
 
     func validate() throws {
         if workers < 0 || workers > 64 { throw ValidationError("--workers must be between 0 and 64") }
@@ -63,13 +64,16 @@ struct Train: ParsableCommand {
         let threads = workerThreads ?? max(1, engine.resolvedThreads / workers)
         display.message("\(architecture.name): \(architecture.parameterCount) parameters; \(workers) local workers x "
                         + "\(threads) threads, batch norm \(batchnorm.rawValue); run directory \(run.directory)")
-        let options = Coordinator.Options(listen: "tcp://127.0.0.1:*", workers: workers, batchNorm: batchnorm,
-                                          rendezvousTimeout: 120, stepTimeout: 300, checkEvery: run.configuration.logEvery)
+        let options = Coordinator.Options(listen: "tcp://127.0.0.1:*", workers: workers, minWorkers: membership.minWorkers,
+                                          maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: 120,
+                                          stepTimeout: membership.stepTimeout, heartbeatTimeout: membership.heartbeatTimeout,
+                                          checkEvery: run.configuration.logEvery, injectFaults: membership.injectFaults)
         var local: LocalWorkers?
         try runCoordinated(options, run: run, display: display, stop: stop) { coordinator in
-            let started = try LocalWorkers(count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads)
+            let started = try LocalWorkers(count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
+                                           heartbeatTimeout: membership.heartbeatTimeout)
             local = started
-            coordinator.liveness = { started.deadWorker() }
+            coordinator.liveness = { started.exitedPIDs() }
         } finished: { succeeded in
             if succeeded { local?.waitForExit(seconds: 10) } else { local?.terminate() }
         }
@@ -86,8 +90,10 @@ func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
     do {
         let coord = try Coordinator(options: options, configuration: run.configuration, log: display.message)
         coordinator = coord
+        let events = EventLog(runDirectory: run.directory)
+        coord.onEvent = { events.write($0) }
         try start(coord)
-        try coord.rendezvous(state: try initialState(run.configuration, resume: run.resume))
+        try coord.rendezvous(state: try initialState(run.configuration, resume: run.resume), startStep: run.resume?.step ?? 0)
         let trainer = try Trainer(configuration: run.configuration, executor: coord, trainImages: coord.trainImages,
                                   hasValidation: run.configuration.validation > 0, startStep: run.resume?.step ?? 0,
                                   runDirectory: run.directory, display: display)

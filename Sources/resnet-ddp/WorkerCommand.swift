@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Foundation
 import Training
+import Transport
 
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,8 +20,14 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var engine: EngineOptions
     @Option(help: "Address the other workers use to reach this one (its ring socket binds there, on a free port).")
     var ringHost = "127.0.0.1"
-    @Option(help: "Seconds to wait for the coordinator or a ring neighbour before giving up.")
+    @Option(help: "Seconds to wait for the coordinator's first answer, or for one ring message, before giving up.")
     var timeout: Double = 600
+    @Option(help: "Seconds without an answer from the coordinator after which this worker exits (status 3).")
+    var heartbeatTimeout: Double = 2
+    @Option(help: ArgumentHelp("Testing: inject message faults into this worker's sends (see coordinator --help).", valueName: "spec"))
+    var injectFaults: String?
+    @Option(help: .hidden)
+    var faultPlan: String?
     @Option(help: .hidden)
     var parentPid: Int32?
 
@@ -29,14 +36,25 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--coordinator must be tcp://host:port or ipc://path, got '\(coordinator)'")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        if let injectFaults {
+            do { _ = try FaultInjector(spec: injectFaults) } catch { throw ValidationError("--inject-faults: \(error)") }
+        }
+        if let faultPlan {
+            do { _ = try FaultPlan(parsing: faultPlan) } catch { throw ValidationError("--fault-plan: \(error)") }
+        }
     }
 
     func run() throws {
         // Started by `train --workers`: Ctrl-C goes to the launcher, which stops the run cleanly.
         if parentPid != nil { signal(SIGINT, SIG_IGN) }
-        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        let worker = Worker(options: .init(coordinator: coordinator, dataDirectory: dataOptions.data, threads: engine.resolvedThreads,
-                                           ringHost: ringHost, timeout: timeout, parentPID: parentPid), log: log)
+        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        var options = Worker.Options(coordinator: coordinator, dataDirectory: dataOptions.data, threads: engine.resolvedThreads,
+                                     ringHost: ringHost, timeout: timeout, parentPID: parentPid)
+        options.heartbeatTimeout = heartbeatTimeout
+        options.injectFaults = injectFaults
+        options.faultPlan = try faultPlan.map { try FaultPlan(parsing: $0) }
+        let worker = Worker(options: options, log: log)
         do { try worker.run() } catch { fail("worker: \(error)") }
     }
 }

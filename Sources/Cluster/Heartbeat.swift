@@ -1,0 +1,90 @@
+import Foundation
+import Training
+import Transport
+
+/// The worker's heartbeat: a thread with its own DEALER socket (ZeroMQ sockets belong to one
+/// thread) that sends a `heartbeat` every `interval` and watches the coordinator's answers. Once
+/// the coordinator has answered, `timeout` seconds of silence mean it is gone: the thread says so
+/// and ends the process (exit status 3), wherever the main thread is waiting.
+final class HeartbeatSender: @unchecked Sendable {
+    static let coordinatorLostStatus: Int32 = 3
+
+    private let context: ZMQContext
+    private let endpoint: String
+    private let workerID: String
+    private let interval: Double
+    private let timeout: Double
+    private let log: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var waitingFlag = true
+    private var runIDValue: UInt64 = 0
+    private var stopped = false
+
+    init(context: ZMQContext, endpoint: String, workerID: String, interval: Double, timeout: Double,
+         log: @escaping @Sendable (String) -> Void) {
+        self.context = context
+        self.endpoint = endpoint
+        self.workerID = workerID
+        self.interval = interval
+        self.timeout = timeout
+        self.log = log
+    }
+
+    /// Whether the main thread is waiting (for a command or on the ring) rather than computing.
+    var waiting: Bool {
+        get { lock.withLock { waitingFlag } }
+        set { lock.withLock { waitingFlag = newValue } }
+    }
+
+    var runID: UInt64 {
+        get { lock.withLock { runIDValue } }
+        set { lock.withLock { runIDValue = newValue } }
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            do { try loop() } catch { log("worker \(workerID.prefix(8)): heartbeat stopped: \(error)") }
+        }
+        thread.name = "heartbeat"
+        thread.start()
+    }
+
+    func stop() { lock.withLock { stopped = true } }
+
+    private func loop() throws {
+        let socket = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 0)
+        try socket.setRoutingID(Array((workerID + "/hb").utf8))
+        try socket.connect(endpoint)
+        var lastAnswer: Double?
+        var nextBeat = monotonicSeconds()
+        var lastTick = nextBeat
+        while !lock.withLock({ stopped }) {
+            let now = monotonicSeconds()
+            if lastAnswer != nil && now - lastTick > timeout / 2 {
+                // This process was not running (SIGSTOP, a suspended VM): the silence is ours,
+                // so give the coordinator a full timeout to answer again.
+                lastAnswer = now
+            }
+            lastTick = now
+            if let lastAnswer, now - lastAnswer > timeout {
+                log("worker \(workerID.prefix(8)): the coordinator \(endpoint) has not answered for "
+                    + "\(String(format: "%.1f", now - lastAnswer)) s (--heartbeat-timeout \(timeout)); "
+                    + "it is gone, exiting (status \(Self.coordinatorLostStatus))")
+                _exit(Self.coordinatorLostStatus)
+            }
+            if now >= nextBeat {
+                let beat = ControlMessage.Heartbeat(workerID: workerID, waiting: waiting)
+                let frame = WireMessage(WireHeader(kind: .heartbeat, runID: runID, sender: -1),
+                                        payload: try ControlPayload.encode(beat)).encoded()
+                // Never blocks: a beat that finds no room is simply not sent.
+                _ = try? socket.send([frame], timeout: 0, to: "coordinator")
+                nextBeat = now + interval
+            }
+            if let frames = try socket.receive(timeout: max(0, min(nextBeat - monotonicSeconds(), interval))),
+               frames.count == 1, (try? WireMessage.decode(frames[0], from: "coordinator"))?.header.kind == .heartbeat {
+                lastAnswer = monotonicSeconds()
+            }
+        }
+        socket.close()
+    }
+}
