@@ -213,7 +213,7 @@ public final class Coordinator: TrainingExecutor {
                                         checkEvery: options.checkEvery)
         }
         for member in holders { try send(.setup, setup(member), to: member, sequence: request) }
-        var readies = try collect(.ready, from: holders, sequence: request, timeout: options.rendezvousTimeout,
+        var readies = try collect(.ready, from: holders, sequence: request, timeout: options.stepTimeout,
                                   what: "workers to set up for epoch \(epoch)")
         if !joiners.isEmpty {
             let state: ModelState
@@ -227,7 +227,8 @@ public final class Coordinator: TrainingExecutor {
             }
             let bytes = FloatCoding.bytes(state)
             for member in joiners { try send(.setup, setup(member), binary: bytes, to: member, sequence: request) }
-            readies += try collect(.ready, from: joiners, sequence: request, timeout: options.rendezvousTimeout,
+            // New members load the dataset and build the model first.
+            readies += try collect(.ready, from: joiners, sequence: request, timeout: max(options.stepTimeout, 30),
                                    what: "new workers to set up for epoch \(epoch)")
         }
         let all = holders + joiners
@@ -346,6 +347,7 @@ public final class Coordinator: TrainingExecutor {
         for member in everyone {
             try? send(.stop, ControlMessage.Stop(reason: reason), to: member, sequence: request, timeout: 2)
         }
+        if let faults = socket.faults { log("coordinator: injected faults: \(describe(faults))") }
         var acknowledged = Set<[UInt8]>()
         let deadline = monotonicSeconds() + 5
         while acknowledged.count < everyone.count, monotonicSeconds() < deadline {
@@ -525,6 +527,12 @@ public final class Coordinator: TrainingExecutor {
             }
         }
     }
+}
+
+/// `drop 2, duplicate 0, ...` for the log.
+func describe(_ faults: FaultInjector) -> String {
+    let counts = faults.injected
+    return FaultInjector.Fault.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", ")
 }
 
 /// A printable name for a ZeroMQ routing id (ours are UUIDs; others are arbitrary bytes).

@@ -135,6 +135,7 @@ public final class Worker {
                 case .stop:
                     let (stop, _) = try received.body(ControlMessage.Stop.self, source: "coordinator")
                     log("\(name): stopping (\(stop.reason))")
+                    if let faults = control.faults { log("\(name): injected faults: \(describe(faults))") }
                     try? channel.send(.stop, ControlMessage.Empty(), epoch: header.epoch, sequence: header.sequence)
                     return
                 case .rejoin:
@@ -322,7 +323,8 @@ public final class Worker {
         default: return
         }
         faultPlanUsed = true
-        log("\(name): fault plan: \(plan.action) at step \(plan.step) (\(plan.description))")
+        log("\(name): fault plan: \(plan.action) at step \(plan.step) (\(plan.description)), unix time "
+            + String(format: "%.3f", Date().timeIntervalSince1970))
         switch plan.action {
         case .kill: kill(getpid(), SIGKILL)
         case .stop: kill(getpid(), SIGSTOP)

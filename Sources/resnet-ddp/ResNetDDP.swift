@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct ResNetDDP: ParsableCommand {
@@ -7,4 +8,11 @@ struct ResNetDDP: ParsableCommand {
         abstract: "Deep residual networks for CIFAR-10 (He et al., CVPR 2016), trained on the CPU.",
         subcommands: [Train.self, CoordinatorCommand.self, WorkerCommand.self, Evaluate.self, Experiment.self, Bench.self, Info.self]
     )
+
+    static func main() {
+        // A file-size limit (or a full quota) must fail the write with EFBIG, which is reported,
+        // instead of killing the process with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }

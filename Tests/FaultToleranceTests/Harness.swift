@@ -1,0 +1,153 @@
+import Foundation
+import TestSupport
+import Testing
+import Training
+
+let canRunFaultSuite = realDataDirectory != nil && resnetDDPExecutable != nil
+
+/// The model and schedule every scenario trains: ResNet-8, so that a scenario takes seconds.
+func trainingFlags(iterations: Int, checkpointEvery: Int = 1000) -> [String] {
+    ["--depth", "8", "--iterations", String(iterations), "--eval-every", String(iterations), "--log-every", "5",
+     "--checkpoint-every", String(checkpointEvery), "--seed", "3"]
+}
+
+/// The unfaulted single-process result for `iterations` steps (computed once per length).
+func referenceState(iterations: Int) throws -> ModelState {
+    try ReferenceRuns.shared.state(iterations: iterations)
+}
+
+final class ReferenceRuns: @unchecked Sendable {
+    static let shared = ReferenceRuns()
+    private var states: [Int: ModelState] = [:]
+    private let lock = NSLock()
+
+    func state(iterations: Int) throws -> ModelState {
+        lock.lock()
+        defer { lock.unlock() }
+        if let state = states[iterations] { return state }
+        let run = temporaryDirectory() + "/reference"
+        let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--threads", "1", "--out", run]
+                                                   + trainingFlags(iterations: iterations))
+        try #require(status == 0, "reference run failed:\n\(output)")
+        let state = try CheckpointDirectory(runDirectory: run).latestValid().checkpoint.modelState
+        states[iterations] = state
+        return state
+    }
+}
+
+/// One scenario's run: a coordinator on an ipc endpoint in its own directory, and workers that
+/// the scenario starts, kills, freezes and restarts as real processes.
+final class FaultRun {
+    let directory = temporaryDirectory()
+    var runDirectory: String { directory + "/run" }
+    /// Changed when a scenario restarts the coordinator (a SIGKILLed one leaves its socket file).
+    var endpoint: String
+
+    let iterations: Int
+    private(set) var coordinator: ToolProcess?
+    private(set) var workers: [ToolProcess] = []
+    let started = Date()
+
+    init(iterations: Int) {
+        self.iterations = iterations
+        endpoint = "ipc://\(directory)/coordinator.sock"
+    }
+
+    deinit {
+        for process in workers + (coordinator.map { [$0] } ?? []) where process.process.isRunning {
+            kill(process.process.processIdentifier, SIGCONT)
+            kill(process.process.processIdentifier, SIGKILL)
+        }
+    }
+
+    @discardableResult
+    func startCoordinator(workers: Int, extra: [String] = [], resume: Bool = false, checkpointEvery: Int = 1000,
+                          shell: String? = nil) throws -> ToolProcess {
+        var arguments = ["coordinator", "--listen", endpoint, "--workers", String(workers), "--step-timeout", "20",
+                         "--rendezvous-timeout", "60"] + extra
+        arguments += resume ? ["--resume", runDirectory, "--iterations", String(iterations)]
+                            : ["--out", runDirectory] + trainingFlags(iterations: iterations, checkpointEvery: checkpointEvery)
+        let process: ToolProcess
+        if let shell {
+            // e.g. "ulimit -f 200": limits that apply to the coordinator only.
+            let quoted = ([resnetDDPExecutable!] + arguments).map { "'\($0)'" }.joined(separator: " ")
+            process = try ToolProcess(["-c", "\(shell); exec \(quoted)"], executable: "/bin/bash")
+        } else {
+            process = try ToolProcess(arguments)
+        }
+        coordinator = process
+        return process
+    }
+
+    @discardableResult
+    func startWorker(_ extra: [String] = []) throws -> ToolProcess {
+        let worker = try ToolProcess(["worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1",
+                                      "--timeout", "60"] + extra)
+        workers.append(worker)
+        return worker
+    }
+
+    /// The coordinator's membership events so far.
+    var events: [[String: Any]] {
+        guard let text = try? String(contentsOfFile: runDirectory + "/events.jsonl", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func events(_ kind: String) -> [[String: Any]] { events.filter { $0["event"] as? String == kind } }
+
+    /// Polls (a condition, not a fixed sleep) until `condition` holds; false at the deadline.
+    func waitUntil(seconds: Double = 60, _ condition: () -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while !condition() {
+            if Date() > deadline { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
+    /// The worker's own record of when its fault plan fired (seconds since 1970).
+    func faultTime(of worker: ToolProcess) -> Double? {
+        guard let line = worker.output.split(separator: "\n").first(where: { $0.contains("fault plan:") }),
+              let range = line.range(of: "unix time ") else { return nil }
+        return Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+    }
+
+    /// Waits for the coordinator to finish and checks the common promises: exit status 0, the
+    /// exact number of steps, parameters equal to the unfaulted single-process run, and every
+    /// checkpoint on disk valid. Returns the coordinator's output.
+    @discardableResult
+    func expectCompletesLikeReference(seconds: Double = 240) throws -> String {
+        let status = coordinator!.wait(seconds: seconds)
+        let output = coordinator!.output
+        try #require(status == 0, "coordinator exit \(status):\n\(output)\nworkers:\n\(workers.map(\.output).joined(separator: "\n---\n"))")
+        let checkpoints = CheckpointDirectory(runDirectory: runDirectory)
+        let latest = try checkpoints.latestValid()
+        #expect(latest.warnings.isEmpty, "\(latest.warnings)")
+        #expect(latest.checkpoint.step == iterations)
+        for file in checkpoints.files() { #expect(throws: Never.self, "damaged checkpoint \(file)") { _ = try CheckpointDirectory.read(file) } }
+        let reference = try referenceState(iterations: iterations)
+        #expect(latest.checkpoint.modelState == reference, "final parameters differ from the unfaulted run")
+        return output
+    }
+}
+
+/// One row of the README's fault-tolerance table, written by the scenario that measured it.
+struct ScenarioReport: Codable {
+    var scenario: String
+    var injected: String
+    var outcome: String
+    var bitwiseEqual: Bool
+    var detectionSeconds: Double?
+    var recoverySeconds: Double?
+    var wallSeconds: Double
+
+    /// Writes the row to $RESNET_DDP_FAULT_REPORT (a directory), when set (see scripts/fault-suite).
+    func save() {
+        guard let directory = ProcessInfo.processInfo.environment["RESNET_DDP_FAULT_REPORT"] else { return }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let name = scenario.filter { $0.isLetter || $0.isNumber }
+        try? encoder.encode(self).write(to: URL(fileURLWithPath: directory).appendingPathComponent("\(name).json"))
+    }
+}
