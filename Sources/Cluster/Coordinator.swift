@@ -30,6 +30,8 @@ public final class Coordinator: TrainingExecutor {
         public var checkEvery: Int
         /// `--inject-faults` spec for the coordinator's own messages (tests).
         public var injectFaults: String?
+        /// CURVE: the coordinator's key pair and the workers' public keys it accepts.
+        public var curve: (keys: CurveKeyPair, authorized: Set<String>)?
 
         public init(listen: String, workers: Int, minWorkers: Int? = nil, maxWorkers: Int? = nil,
                     batchNorm: ControlMessage.BatchNormMode = .sync, rendezvousTimeout: Double = 300,
@@ -90,6 +92,8 @@ public final class Coordinator: TrainingExecutor {
     public private(set) var dataset: ControlMessage.DatasetInfo?
     private let context: ZMQContext
     private let socket: ZMQSocket
+    private let authenticator: ZAPAuthenticator?
+    private let handshake: HandshakeMonitor?
     private let hostName = ProcessInfo.processInfo.hostName
     private var members: [Member] = []
     private var pending: [Member] = []
@@ -118,6 +122,15 @@ public final class Coordinator: TrainingExecutor {
         context = try ZMQContext()
         socket = try ZMQSocket(context, kind: .router, lingerMilliseconds: 1000)
         socket.faults = try options.injectFaults.map { try FaultInjector(spec: $0) }
+        if let curve = options.curve {
+            let write: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("coordinator: \($0)\n".utf8)) }
+            authenticator = try ZAPAuthenticator(context: context, authorized: curve.authorized, log: write)
+            try socket.makeCurveServer(curve.keys)
+            handshake = try HandshakeMonitor(context, watching: socket, name: "coordinator")
+        } else {
+            authenticator = nil
+            handshake = nil
+        }
         endpoint = try socket.bind(options.listen)
     }
 
@@ -203,12 +216,13 @@ public final class Coordinator: TrainingExecutor {
         epoch += 1
         let request = nextSequence()
         let endpoints = members.map(\.hello.ringEndpoint)
+        let ringKeys = options.curve == nil ? nil : members.map { $0.hello.publicKey ?? "" }
         let holders = members.filter(\.hasState), joiners = members.filter { !$0.hasState }
         if dataset == nil { dataset = members[0].hello.dataset }
         func setup(_ member: Member) -> ControlMessage.Setup {
             let rank = members.firstIndex { $0 === member }!
             return ControlMessage.Setup(nextStep: completedSteps, rank: rank, worldSize: members.count, configuration: configuration,
-                                        batchNorm: options.batchNorm, ringEndpoints: endpoints,
+                                        batchNorm: options.batchNorm, ringEndpoints: endpoints, ringKeys: ringKeys,
                                         parameterCount: savedState!.state.parameters.count, stateCount: savedState!.state.state.count,
                                         checkEvery: options.checkEvery)
         }
@@ -355,6 +369,7 @@ public final class Coordinator: TrainingExecutor {
             if received.header.kind == .stop { acknowledged.insert(received.identity) }
         }
         socket.close()
+        authenticator?.stop()
     }
 
     // MARK: sending and receiving
@@ -398,7 +413,8 @@ public final class Coordinator: TrainingExecutor {
             let received: Received?
             do {
                 received = try next(until: deadline, timeout: timeout, waitingFor: "\(what) from \(missing.map(\.name).joined(separator: ", "))")
-            } catch TransportError.timeout {
+            } catch let error as TransportError {
+                guard case .timeout = error else { throw error }
                 // Everyone who is computing instead of waiting on the ring is hung; when all
                 // wait, a message was lost: run the step again at a new epoch.
                 let suspects = missing.filter { !$0.waiting }
@@ -502,6 +518,9 @@ public final class Coordinator: TrainingExecutor {
             try? socket.send([received.identity, stop], timeout: 0, to: source)
             return
         }
+        if let curve = options.curve, !(hello.publicKey.map(curve.authorized.contains) ?? false) {
+            throw TransportError.unexpected("hello from \(source) announces a ring key that is not authorized")
+        }
         guard hello.dataset.trainImages > configuration.validation else {
             throw ClusterError.datasetMismatch("--validation \(configuration.validation) leaves no training images")
         }
@@ -516,6 +535,7 @@ public final class Coordinator: TrainingExecutor {
 
     /// Removes members and waiting workers whose process exited or whose heartbeats stopped.
     private func sweep() {
+        while let failure = handshake?.failure(asServer: true) { log("coordinator: refused: \(failure)") }
         let exited = liveness()
         let now = monotonicSeconds()
         for member in members + pending {

@@ -14,14 +14,17 @@ final class HeartbeatSender: @unchecked Sendable {
     private let workerID: String
     private let interval: Double
     private let timeout: Double
+    private let curve: (keys: CurveKeyPair, coordinatorKey: String)?
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     private var waitingFlag = true
     private var runIDValue: UInt64 = 0
     private var stopped = false
+    private var lastHeard: Double?
 
     init(context: ZMQContext, endpoint: String, workerID: String, interval: Double, timeout: Double,
-         log: @escaping @Sendable (String) -> Void) {
+         curve: (keys: CurveKeyPair, coordinatorKey: String)?, log: @escaping @Sendable (String) -> Void) {
+        self.curve = curve
         self.context = context
         self.endpoint = endpoint
         self.workerID = workerID
@@ -51,15 +54,20 @@ final class HeartbeatSender: @unchecked Sendable {
 
     func stop() { lock.withLock { stopped = true } }
 
+    /// The main thread heard from the coordinator (any message counts as an answer).
+    func heard() { lock.withLock { lastHeard = monotonicSeconds() } }
+
     private func loop() throws {
         let socket = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 0)
         try socket.setRoutingID(Array((workerID + "/hb").utf8))
+        if let curve { try socket.makeCurveClient(curve.keys, serverKey: curve.coordinatorKey) }
         try socket.connect(endpoint)
         var lastAnswer: Double?
         var nextBeat = monotonicSeconds()
         var lastTick = nextBeat
         while !lock.withLock({ stopped }) {
             let now = monotonicSeconds()
+            if let heard = lock.withLock({ lastHeard }), heard > (lastAnswer ?? 0) { lastAnswer = heard }
             if lastAnswer != nil && now - lastTick > timeout / 2 {
                 // This process was not running (SIGSTOP, a suspended VM): the silence is ours,
                 // so give the coordinator a full timeout to answer again.

@@ -51,6 +51,8 @@ public enum ControlMessage {
         public var pid: Int32
         public var ringEndpoint: String
         public var dataset: DatasetInfo
+        /// The worker's CURVE public key (its ring socket's server key), when CURVE is on.
+        public var publicKey: String?
     }
 
     public enum BatchNormMode: String, Codable, Sendable, CaseIterable {
@@ -69,6 +71,8 @@ public enum ControlMessage {
         public var configuration: TrainingConfiguration
         public var batchNorm: BatchNormMode
         public var ringEndpoints: [String]
+        /// Every rank's CURVE public key, when CURVE is on.
+        public var ringKeys: [String]?
         public var parameterCount: Int
         public var stateCount: Int
         /// Compare parameter hashes every this many steps.

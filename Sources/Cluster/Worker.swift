@@ -27,6 +27,8 @@ public final class Worker {
         public var injectFaults: String?
         /// Test hook: what to do to this process at one point of one step.
         public var faultPlan: FaultPlan?
+        /// CURVE: this worker's key pair and the coordinator's public key.
+        public var curve: (keys: CurveKeyPair, coordinatorKey: String)?
 
         public init(coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
                     parentPID: Int32?) {
@@ -79,6 +81,8 @@ public final class Worker {
     /// coordinator did not complete.
     private var snapshot: (step: Int, state: ModelState)?
     private var stash: [Received] = []
+    private var authenticator: ZAPAuthenticator?
+    private var handshake: HandshakeMonitor?
     private var faultPlanUsed = false
 
     public init(options: Options, log: @escaping @Sendable (String) -> Void) {
@@ -93,15 +97,21 @@ public final class Worker {
         let files = try DatasetFiles.load(directory: options.dataDirectory)
         let faults = try options.injectFaults.map { try FaultInjector(spec: $0) }
         let context = try ZMQContext()
+        // With CURVE, the ring socket accepts only the current members' keys (set at each setup).
+        authenticator = try options.curve.map { _ in try ZAPAuthenticator(context: context, authorized: [], log: log) }
+        defer { authenticator?.stop() }
         let ringSocket = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
+        if let curve = options.curve { try ringSocket.makeCurveServer(curve.keys) }
         let ringEndpoint = try ringSocket.bind("tcp://\(options.ringHost):*")
         control = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
         control.faults = faults
         try control.setRoutingID(Array(workerID.utf8))
+        if let curve = options.curve { try control.makeCurveClient(curve.keys, serverKey: curve.coordinatorKey) }
+        handshake = try HandshakeMonitor(context, watching: control, name: "control")
         try control.connect(options.coordinator)
         channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
         heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID,
-                                    interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, log: log)
+                                    interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, curve: options.curve, log: log)
         heartbeat.start()
         defer { heartbeat.stop() }
         defer {
@@ -109,8 +119,8 @@ public final class Worker {
             ringSocket.close()
         }
         let hello = ControlMessage.Hello(workerID: workerID, host: ProcessInfo.processInfo.hostName, pid: getpid(),
-                                         ringEndpoint: ringEndpoint, dataset: files.info)
-        try channel.send(.hello, hello)
+                                         ringEndpoint: ringEndpoint, dataset: files.info, publicKey: options.curve?.keys.publicKey)
+        try sendHello(hello)
         log("worker \(workerID.prefix(8)): joined \(options.coordinator), ring endpoint \(ringEndpoint)")
 
         while true {
@@ -141,13 +151,28 @@ public final class Worker {
                 case .rejoin:
                     log("\(name): the coordinator no longer counts this worker as a member (it was declared lost); joining again")
                     member = false
-                    try channel.send(.hello, hello)
+                    try sendHello(hello)
                 default:
                     log("\(name): ignored unexpected \(header.kind) from the coordinator")
                 }
             } catch {
                 try? channel.send(.failure, ControlMessage.Failure(message: "\(name): \(error)"), epoch: epoch)
                 throw error
+            }
+        }
+    }
+
+    /// Sends the hello, waiting (bounded by `options.timeout`) until the connection is up, and
+    /// failing at once with the reason when the coordinator refuses the security handshake.
+    private func sendHello(_ hello: ControlMessage.Hello) throws {
+        let deadline = monotonicSeconds() + options.timeout
+        while true {
+            if let failure = handshake?.failure() { throw WorkerError.refused(failure) }
+            do {
+                try channel.send(.hello, hello, timeout: 0.5)
+                return
+            } catch let error as TransportError {
+                guard case .timeout = error, monotonicSeconds() < deadline else { throw error }
             }
         }
     }
@@ -164,7 +189,7 @@ public final class Worker {
         let (setup, binary) = try received.body(ControlMessage.Setup.self, source: "coordinator")
         if session == nil {
             let ring = ZMQRingCommunicator(context: context, runID: header.runID, incoming: ringSocket, control: control,
-                                           timeout: options.timeout, faults: faults, log: log)
+                                           timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
             session = try Session(runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring)
             channel.runID = header.runID
             heartbeat.runID = header.runID
@@ -186,8 +211,15 @@ public final class Worker {
         } else if completedSteps != setup.nextStep {
             throw ClusterError.diverged("the coordinator continues after step \(setup.nextStep) but this worker has done \(completedSteps)")
         }
+        let next = (setup.rank + 1) % setup.worldSize
+        if options.curve != nil {
+            guard let keys = setup.ringKeys, keys.count == setup.worldSize, keys.allSatisfy(CurveKeys.isKey) else {
+                throw TransportError.malformed("setup without the ring's CURVE keys")
+            }
+            authenticator?.authorized = Set(keys)
+        }
         try session.ring.configure(rank: setup.rank, size: setup.worldSize, epoch: header.epoch,
-                                   nextEndpoint: setup.ringEndpoints[(setup.rank + 1) % setup.worldSize])
+                                   nextEndpoint: setup.ringEndpoints[next], nextKey: setup.ringKeys?[next])
         channel.sender = Int32(setup.rank)
         epoch = header.epoch
         lastSequence = header.sequence
@@ -248,6 +280,7 @@ public final class Worker {
                 continue
             }
             if let parent = options.parentPID, kill(parent, 0) != 0 { throw WorkerError.parentGone(parent) }
+            if session == nil, let failure = handshake?.failure() { throw WorkerError.refused(failure) }
             if !member && session == nil && monotonicSeconds() > deadline {
                 throw TransportError.timeout("the coordinator \(options.coordinator) to set up this worker", seconds: options.timeout)
             }
@@ -299,6 +332,7 @@ public final class Worker {
         do {
             guard frames.count == 1 else { throw TransportError.malformed("\(frames.count) frames from the coordinator") }
             let message = try WireMessage.decode(frames[0], from: "coordinator")
+            heartbeat.heard()
             if let session, message.header.runID != session.runID {
                 throw TransportError.unexpected("message of another run (\(hex(message.header.runID)))")
             }
@@ -378,9 +412,11 @@ public struct FaultPlan: Sendable, CustomStringConvertible {
 
 public enum WorkerError: Error, CustomStringConvertible {
     case parentGone(Int32)
+    case refused(String)
     public var description: String {
         switch self {
         case .parentGone(let pid): "the launching process \(pid) is gone; exiting"
+        case .refused(let reason): "cannot join: \(reason)"
         }
     }
 }

@@ -28,12 +28,15 @@ public final class ZMQRingCommunicator: Communicator {
     private let control: ZMQSocket?
     private var outgoing: ZMQSocket?
     private var nextEndpoint = ""
+    private var nextKey: String?
     private let faults: FaultInjector?
+    private let curve: CurveKeyPair?
     private let log: (String) -> Void
 
     /// `incoming`: this rank's bound PULL socket; `control`: polled together with it.
     public init(context: ZMQContext, runID: UInt64, incoming: ZMQSocket, control: ZMQSocket?, timeout: Double,
-                faults: FaultInjector? = nil, log: @escaping (String) -> Void) {
+                faults: FaultInjector? = nil, curve: CurveKeyPair? = nil, log: @escaping (String) -> Void) {
+        self.curve = curve
         self.context = context
         self.runID = runID
         self.timeout = timeout
@@ -53,7 +56,7 @@ public final class ZMQRingCommunicator: Communicator {
     }
 
     /// Joins the ring of membership `epoch`: this worker is `rank` of `size` and sends to `nextEndpoint`.
-    public func configure(rank: Int, size: Int, epoch: UInt32, nextEndpoint: String) throws {
+    public func configure(rank: Int, size: Int, epoch: UInt32, nextEndpoint: String, nextKey: String? = nil) throws {
         self.rank = rank
         self.size = size
         self.epoch = epoch
@@ -62,19 +65,33 @@ public final class ZMQRingCommunicator: Communicator {
             outgoing = nil
             return
         }
-        if outgoing == nil || nextEndpoint != self.nextEndpoint {
-            // A new socket: chunks still queued for the old neighbour (maybe dead) are discarded.
+        if nextEndpoint != self.nextEndpoint || nextKey != self.nextKey {
+            // Chunks still queued for the old neighbour (maybe dead) are discarded. The new
+            // connection is made at the first send, when every member has been set up (with
+            // CURVE, the neighbour's authenticator knows this worker's key by then).
             outgoing?.close()
-            let socket = try ZMQSocket(context, kind: .push, lingerMilliseconds: 1000)
-            socket.faults = faults
-            try socket.connect(nextEndpoint)
-            outgoing = socket
+            outgoing = nil
             self.nextEndpoint = nextEndpoint
+            self.nextKey = nextKey
         }
     }
 
+    private func connectedSocket() throws -> ZMQSocket {
+        if let outgoing { return outgoing }
+        guard size > 1 else { throw CollectiveError.mismatch("rank \(rank) has no ring neighbour") }
+        let socket = try ZMQSocket(context, kind: .push, lingerMilliseconds: 1000)
+        socket.faults = faults
+        if let curve {
+            guard let nextKey else { throw TransportError.malformed("no CURVE key for the next rank") }
+            try socket.makeCurveClient(curve, serverKey: nextKey)
+        }
+        try socket.connect(nextEndpoint)
+        outgoing = socket
+        return socket
+    }
+
     public func sendToNext(_ bytes: UnsafeRawBufferPointer, tag: UInt32) throws {
-        guard let outgoing else { throw CollectiveError.mismatch("rank \(rank) has no ring neighbour") }
+        let outgoing = try connectedSocket()
         willSend()
         let header = WireHeader(kind: .ringChunk, runID: runID, epoch: epoch, sequence: tag, step: step, sender: Int32(rank))
         try outgoing.send(header, payload: bytes, timeout: timeout, to: "rank \(next)", whileWaiting: interrupt)

@@ -29,6 +29,8 @@ public final class ZMQSocket {
         case dealer = 5      // ZMQ_DEALER
         case push = 8        // ZMQ_PUSH
         case pull = 7        // ZMQ_PULL
+        case rep = 4         // ZMQ_REP (the ZAP authenticator)
+        case pair = 0        // ZMQ_PAIR (socket monitors)
     }
 
     public let kind: Kind
@@ -67,7 +69,7 @@ public final class ZMQSocket {
         case .dealer, .push:
             // Queue only to completed connections, never to half-open peers.
             try setOption(ZMQ_IMMEDIATE, 1)
-        case .pull:
+        case .pull, .rep, .pair:
             break
         }
     }
@@ -85,6 +87,15 @@ public final class ZMQSocket {
             throw TransportError.zmq("zmq_setsockopt(\(option))", lastError())
         }
     }
+
+    public func setOption(_ option: Int32, string: String) throws {
+        guard zmq_setsockopt(try live(), option, string, string.utf8.count) == 0 else {
+            throw TransportError.zmq("zmq_setsockopt(\(option))", lastError())
+        }
+    }
+
+    /// The raw handle, for libzmq calls this wrapper does not cover (monitors).
+    func rawHandle() throws -> UnsafeMutableRawPointer { try live() }
 
     public func setRoutingID(_ id: [UInt8]) throws {
         guard zmq_setsockopt(try live(), ZMQ_ROUTING_ID, id, id.count) == 0 else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Training
+import Transport
 
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,8 +10,10 @@ struct CoordinatorCommand: ParsableCommand {
         discussion: """
             Binds --listen, waits for --workers workers, and then trains exactly like `train` (same flags, \
             metrics, progress, checkpoints and --resume). The coordinator needs no dataset; each worker reads \
-            its own copy. Without CURVE keys nothing on the wire is authenticated or encrypted: listen on \
-            loopback or a trusted network only.
+            its own copy. Workers may die, freeze or join at any time: see the fault-tolerance options. \
+            With --curve-secret-key and --authorized-keys (see `resnet-ddp keygen`) only listed workers can join \
+            and all traffic, control and ring, is encrypted; without them nothing on the wire is authenticated \
+            or encrypted: listen on loopback or a trusted network only.
             """)
 
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "tcp://host:port"))
@@ -22,6 +25,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Seconds to wait for all workers to join (and, when paused, for --min-workers).")
     var rendezvousTimeout: Double = 600
     @OptionGroup(title: "Fault tolerance") var membership: MembershipOptions
+    @OptionGroup(title: "Security") var security: CoordinatorSecurityOptions
     @OptionGroup var training: TrainingOptions
 
     func validate() throws {
@@ -36,11 +40,18 @@ struct CoordinatorCommand: ParsableCommand {
         let run: PreparedRun
         do { run = try training.prepareRun(display: display) } catch { fail("\(error)") }
         let stop = StopSignal()
-        let options = Coordinator.Options(listen: listen, workers: workers, minWorkers: membership.minWorkers,
+        var curve: (keys: CurveKeyPair, authorized: Set<String>)?
+        do { curve = try security.load() } catch { fail("\(error)") }
+        if curve == nil && !isLoopback(listen) {
+            display.message("warning: listening on \(listen) without CURVE: anyone who reaches it can join the run, "
+                            + "send it data and read its traffic (see resnet-ddp keygen)")
+        }
+        var options = Coordinator.Options(listen: listen, workers: workers, minWorkers: membership.minWorkers,
                                           maxWorkers: membership.maxWorkers, batchNorm: batchnorm,
                                           rendezvousTimeout: rendezvousTimeout, stepTimeout: membership.stepTimeout,
                                           heartbeatTimeout: membership.heartbeatTimeout, checkEvery: run.configuration.logEvery,
                                           injectFaults: membership.injectFaults)
+        options.curve = curve
         try runCoordinated(options, run: run, display: display, stop: stop)
     }
 }

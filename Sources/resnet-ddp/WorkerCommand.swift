@@ -26,6 +26,7 @@ struct WorkerCommand: ParsableCommand {
     var heartbeatTimeout: Double = 2
     @Option(help: ArgumentHelp("Testing: inject message faults into this worker's sends (see coordinator --help).", valueName: "spec"))
     var injectFaults: String?
+    @OptionGroup(title: "Security") var security: WorkerSecurityOptions
     @Option(help: .hidden)
     var faultPlan: String?
     @Option(help: .hidden)
@@ -54,6 +55,7 @@ struct WorkerCommand: ParsableCommand {
         options.heartbeatTimeout = heartbeatTimeout
         options.injectFaults = injectFaults
         options.faultPlan = try faultPlan.map { try FaultPlan(parsing: $0) }
+        do { options.curve = try security.load() } catch { fail("worker: \(error)") }
         let worker = Worker(options: options, log: log)
         do { try worker.run() } catch { fail("worker: \(error)") }
     }

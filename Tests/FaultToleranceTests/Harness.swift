@@ -79,10 +79,12 @@ final class FaultRun {
         return process
     }
 
+    /// Starts a worker; in network namespace `namespace` when given (via `ip netns exec`).
     @discardableResult
-    func startWorker(_ extra: [String] = []) throws -> ToolProcess {
-        let worker = try ToolProcess(["worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1",
-                                      "--timeout", "60"] + extra)
+    func startWorker(_ extra: [String] = [], namespace: String? = nil) throws -> ToolProcess {
+        let arguments = ["worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1", "--timeout", "60"] + extra
+        let worker = try namespace.map { try ToolProcess(["netns", "exec", $0, resnetDDPExecutable!] + arguments, executable: ipTool!) }
+            ?? ToolProcess(arguments)
         workers.append(worker)
         return worker
     }
@@ -150,4 +152,50 @@ struct ScenarioReport: Codable {
         let name = scenario.filter { $0.isLetter || $0.isNumber }
         try? encoder.encode(self).write(to: URL(fileURLWithPath: directory).appendingPathComponent("\(name).json"))
     }
+}
+
+/// `ip` from iproute2, when this process may use it to make network namespaces (root).
+let ipTool: String? = {
+    guard getuid() == 0 else { return nil }
+    return ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+/// A network namespace joined to this one by a veth pair: host side `hostAddress`, namespace
+/// side `namespaceAddress`. Removed (with its link) on deinit.
+final class NetworkNamespace {
+    let name: String
+    let hostLink: String
+    let hostAddress: String
+    let namespaceAddress: String
+
+    init() throws {
+        let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        let subnet = "10.213.\(Int.random(in: 1...250))"
+        name = "rddp-\(tag)"
+        hostLink = "rh\(tag)"
+        hostAddress = "\(subnet).1"
+        namespaceAddress = "\(subnet).2"
+        try ip("netns", "add", name)
+        try ip("link", "add", hostLink, "type", "veth", "peer", "name", "rn\(tag)")
+        try ip("link", "set", "rn\(tag)", "netns", name)
+        try ip("addr", "add", "\(hostAddress)/24", "dev", hostLink)
+        try ip("link", "set", hostLink, "up")
+        try ip("netns", "exec", name, "ip", "addr", "add", "\(namespaceAddress)/24", "dev", "rn\(tag)")
+        try ip("netns", "exec", name, "ip", "link", "set", "rn\(tag)", "up")
+        try ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+    }
+
+    deinit {
+        try? ip("link", "del", hostLink)
+        try? ip("netns", "del", name)
+    }
+
+    func setLink(up: Bool) throws { try ip("link", "set", hostLink, up ? "up" : "down") }
+
+    private func ip(_ arguments: String...) throws {
+        let (status, output) = try ToolProcess.run(arguments, executable: ipTool!, seconds: 30)
+        guard status == 0 else { throw NamespaceError(message: "ip \(arguments.joined(separator: " ")): \(output)") }
+    }
+
+    struct NamespaceError: Error { let message: String }
 }
