@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
         .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Training", "Transport", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "Training", "Transport", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "CIFAR", "TensorCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -12,7 +12,7 @@ struct FaultScenarioTests {
     /// Scenario 1: SIGKILL one of three workers at a step and a point chosen by the seed: before
     /// the forward pass, before its n-th ring send (inside a batch-norm or gradient all-reduce),
     /// or right after it sent its result.
-    @Test(arguments: [1, 2, 3])
+    @Test(arguments: killSeeds)
     func workerKilledAtRandomPoint(seed: Int) throws {
         var rng = SeededGenerator(seed: UInt64(seed))
         let step = Int.random(in: 3...25, using: &rng)
@@ -244,6 +244,9 @@ struct FaultScenarioTests {
                        detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
     }
 }
+
+/// Seeds of scenario 1: three in CI, more from scripts/soak (RESNET_DDP_SOAK_SEEDS).
+let killSeeds = Array(1...max(1, Int(ProcessInfo.processInfo.environment["RESNET_DDP_SOAK_SEEDS"] ?? "") ?? 3))
 
 /// SplitMix64, so that the scenarios' random choices are the same on every machine.
 struct SeededGenerator: RandomNumberGenerator {

@@ -1,0 +1,40 @@
+"""Renders the fault-injection suite's rows (JSON files written by the tests) as a Markdown
+table between the fault-table markers of README.md. Usage: fault_table.py REPORT_DIR README."""
+import datetime
+import json
+import os
+import pathlib
+import re
+import sys
+
+report, readme = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+rows = sorted((json.loads(p.read_text()) for p in report.glob("*.json")),
+              key=lambda r: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", r["scenario"])])
+if not rows:
+    sys.exit("fault_table: no scenario rows in %s (did the suite run?)" % report)
+
+
+def seconds(value):
+    return "" if value is None else "%.2f s" % value
+
+
+lines = [
+    "| Scenario | Injected | Outcome | Final parameters | Detection | Recovery | Wall time |",
+    "|---|---|---|---|---|---|---|",
+]
+for r in rows:
+    lines.append("| %s | %s | %s | %s | %s | %s | %.0f s |" % (
+        r["scenario"], r["injected"], r["outcome"],
+        "bitwise equal to the unfaulted run" if r["bitwiseEqual"] else "differ",
+        seconds(r.get("detectionSeconds")), seconds(r.get("recoverySeconds")), r["wallSeconds"]))
+stamp = "Written by `scripts/fault-suite` on %s (%d cores); detection: from the fault to the coordinator's `lost` event; " \
+        "recovery: from the fault to the next completed step." % (datetime.date.today().isoformat(), os.cpu_count())
+table = "\n".join(lines)
+text = readme.read_text()
+begin, end = "<!-- fault-table:begin -->", "<!-- fault-table:end -->"
+if begin not in text or end not in text:
+    sys.exit("fault_table: %s has no %s ... %s markers" % (readme, begin, end))
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+readme.write_text(head + begin + "\n" + table + "\n\n" + stamp + "\n" + end + tail)
+print("fault_table: %d scenarios written to %s" % (len(rows), readme))
