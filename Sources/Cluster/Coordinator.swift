@@ -342,7 +342,9 @@ public final class Coordinator: TrainingExecutor {
                 let command = ControlMessage.Evaluate(split: split, start: shard.lowerBound, end: shard.upperBound)
                 try send(.evaluate, command, to: ranks[rank], sequence: request)
             }
-            return try collect(.evaluation, from: ranks, sequence: request, timeout: options.stepTimeout, what: "\(split) evaluation")
+            // An evaluation is forward passes only, about a third of a training image's work each.
+            let timeout = options.stepTimeout * (1 + Double(count) / Double(configuration.batchSize) / 3)
+            return try collect(.evaluation, from: ranks, sequence: request, timeout: timeout, what: "\(split) evaluation")
                 .reduce(Evaluation()) { $0.merged(with: try $1.body(Evaluation.self, source: "a worker").0) }
         }
     }

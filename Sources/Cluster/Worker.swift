@@ -125,6 +125,7 @@ public final class Worker {
 
         while true {
             let received = try nextCommand()
+            heartbeat.waiting = false
             let header = received.header
             do {
                 switch header.kind {

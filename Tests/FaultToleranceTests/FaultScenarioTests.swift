@@ -37,6 +37,50 @@ struct FaultScenarioTests {
                        recoverySeconds: recovery, wallSeconds: -run.started.timeIntervalSinceNow).save()
     }
 
+    /// Scenario 1b: `train --workers 3` and one of its local worker processes is SIGKILLed from
+    /// outside: the coordinator sees the process exit at once.
+    @Test func localWorkerKilledFromOutside() throws {
+        let run = FaultRun(iterations: 150)
+        let train = try ToolProcess(["train", "--workers", "3", "--worker-threads", "1", "--data", realDataDirectory!,
+                                     "--out", run.runDirectory] + trainingFlags(iterations: 150))
+        defer { if train.process.isRunning { kill(train.process.processIdentifier, SIGKILL) } }
+        try #require(run.waitUntil { run.events("membership").first?["workers"] as? Int == 3 }, "\(train.output)")
+        let (_, children) = try ToolProcess.run(["-P", String(train.process.processIdentifier)], executable: "/usr/bin/pgrep")
+        let victim = try #require(children.split(separator: "\n").compactMap { Int32($0) }.first, "no worker processes")
+        let killed = Date().timeIntervalSince1970
+        kill(victim, SIGKILL)
+        #expect(train.wait(seconds: 120) == 0, "\(train.output)")
+        let lost = try #require(run.events("lost").first { $0["pid"] as? Int == Int(victim) }, "\(run.events)")
+        #expect((lost["reason"] as? String)?.contains("exited") == true, "\(lost)")
+        let detection = (lost["time"] as! Double) - killed
+        let recovery = (run.events("recovered").first?["time"] as? Double).map { $0 - killed }
+        #expect(detection < 1, "\(detection) s")
+        let state = try CheckpointDirectory(runDirectory: run.runDirectory).latestValid().checkpoint
+        let reference = try referenceState(iterations: 150)
+        #expect(state.step == 150 && state.modelState == reference)
+        ScenarioReport(scenario: "1b. SIGKILL a local worker of train --workers 3", injected: "kill -9 from outside after the first step",
+                       outcome: "process exit seen at once; same step re-run by 2", bitwiseEqual: true, detectionSeconds: detection,
+                       recoverySeconds: recovery, wallSeconds: -run.started.timeIntervalSinceNow).save()
+    }
+
+    /// Scenario 1c: a worker hangs in its computation while its heartbeats go on: the step
+    /// deadline finds it (the others wait on the ring) and it is removed.
+    @Test func hungWorkerFoundByStepDeadline() throws {
+        let run = FaultRun(iterations: 30)
+        try run.startCoordinator(workers: 3, extra: ["--step-timeout", "3"])
+        try run.startWorker()
+        let hung = try run.startWorker(["--fault-plan", "hang@6:compute"])
+        try run.startWorker()
+        try run.expectCompletesLikeReference()
+        let lost = try #require(run.events("lost").first { $0["pid"] as? Int == Int(hung.process.processIdentifier) }, "\(run.events)")
+        #expect((lost["reason"] as? String)?.contains("while computing") == true, "\(lost)")
+        let started = try #require(run.faultTime(of: hung))
+        ScenarioReport(scenario: "1c. A worker hangs (heartbeats continue)", injected: "endless wait before step 6's forward pass",
+                       outcome: "removed at the 3 s step deadline as the one not waiting on the ring", bitwiseEqual: true,
+                       detectionSeconds: (lost["time"] as! Double) - started, recoverySeconds: nil,
+                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+    }
+
     /// Scenario 2: SIGSTOP a worker inside an all-reduce past the heartbeat timeout, then SIGCONT
     /// it: it is removed, its old-epoch messages are dropped, and it rejoins at a step boundary.
     @Test func frozenWorkerIsRemovedAndRejoins() throws {
