@@ -106,6 +106,8 @@ public final class Coordinator: TrainingExecutor {
     /// When the first member was lost since the last completed step (for `recovered`).
     private var firstLoss: Double?
     private var lastRejoin: [String: Double] = [:]
+    /// Set by `stop`: workers that acknowledged and exited are not "lost".
+    private var stopping = false
     private let log: (String) -> Void
     /// Called while waiting; returns the PIDs of local worker processes that have exited.
     public var liveness: () -> Set<Int32> = { [] }
@@ -358,6 +360,7 @@ public final class Coordinator: TrainingExecutor {
     /// Tells every worker (members and those waiting to join) to stop and waits briefly for
     /// their acknowledgements, so that the message is delivered before the socket closes.
     public func stop(reason: String) {
+        stopping = true
         let everyone = members + pending
         let request = nextSequence()
         for member in everyone {
@@ -537,6 +540,7 @@ public final class Coordinator: TrainingExecutor {
 
     /// Removes members and waiting workers whose process exited or whose heartbeats stopped.
     private func sweep() {
+        guard !stopping else { return }
         while let failure = handshake?.failure(asServer: true) { log("coordinator: refused: \(failure)") }
         let exited = liveness()
         let now = monotonicSeconds()

@@ -21,6 +21,7 @@ final class HeartbeatSender: @unchecked Sendable {
     private var runIDValue: UInt64 = 0
     private var stopped = false
     private var lastHeard: Double?
+    private var contact = false
 
     init(context: ZMQContext, endpoint: String, workerID: String, interval: Double, timeout: Double,
          curve: (keys: CurveKeyPair, coordinatorKey: String)?, log: @escaping @Sendable (String) -> Void) {
@@ -53,6 +54,9 @@ final class HeartbeatSender: @unchecked Sendable {
     }
 
     func stop() { lock.withLock { stopped = true } }
+
+    /// Whether the coordinator has ever answered (from then on this thread watches it).
+    var hasContact: Bool { lock.withLock { contact } }
 
     /// The main thread heard from the coordinator (any message counts as an answer).
     func heard() { lock.withLock { lastHeard = monotonicSeconds() } }
@@ -91,6 +95,7 @@ final class HeartbeatSender: @unchecked Sendable {
             if let frames = try socket.receive(timeout: max(0, min(nextBeat - monotonicSeconds(), interval))),
                frames.count == 1, (try? WireMessage.decode(frames[0], from: "coordinator"))?.header.kind == .heartbeat {
                 lastAnswer = monotonicSeconds()
+                lock.withLock { contact = true }
             }
         }
         socket.close()

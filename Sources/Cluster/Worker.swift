@@ -270,8 +270,7 @@ public final class Worker {
 
     /// The next command to act on: stashed ones first. Requests of an old epoch, replays and
     /// undecodable frames are logged and dropped. Waiting is bounded by the parent's life and,
-    /// until the coordinator has answered, by `options.timeout` (afterwards the heartbeat
-    /// thread watches the coordinator).
+    /// until the coordinator has answered, by `options.timeout`.
     private func nextCommand() throws -> Received {
         let deadline = monotonicSeconds() + options.timeout
         while true {
@@ -282,7 +281,9 @@ public final class Worker {
             }
             if let parent = options.parentPID, kill(parent, 0) != 0 { throw WorkerError.parentGone(parent) }
             if session == nil, let failure = handshake?.failure() { throw WorkerError.refused(failure) }
-            if !member && session == nil && monotonicSeconds() > deadline {
+            // Once the coordinator answered, waiting to be admitted is fine: the heartbeat thread
+            // ends the process if it goes silent.
+            if !member && !heartbeat.hasContact && monotonicSeconds() > deadline {
                 throw TransportError.timeout("the coordinator \(options.coordinator) to set up this worker", seconds: options.timeout)
             }
             heartbeat.waiting = true

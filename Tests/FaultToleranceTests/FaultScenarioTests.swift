@@ -139,6 +139,45 @@ struct FaultScenarioTests {
                        wallSeconds: -run.started.timeIntervalSinceNow).save()
     }
 
+    /// Scenario 3c: `--max-workers 2` keeps a third worker waiting; when a member dies the spare
+    /// takes its place at once.
+    @Test func spareWorkerReplacesTheDeadOne() throws {
+        let run = FaultRun(iterations: 300)
+        try run.startCoordinator(workers: 2, extra: ["--max-workers", "2"])
+        let victim = try run.startWorker()
+        try run.startWorker()
+        try #require(run.waitUntil { !run.events("membership").isEmpty }, "\(run.coordinator!.output)")
+        let spare = try run.startWorker()
+        try #require(run.waitUntil { run.events("joined").count == 3 }, "\(run.events)")
+        kill(victim.process.processIdentifier, SIGKILL)
+        try run.expectCompletesLikeReference()
+        let memberships = run.events("membership").map { $0["workers"] as? Int ?? 0 }
+        #expect(memberships == [2, 2], "\(run.events)")
+        #expect(run.events("lost").count == 1, "\(run.events)")
+        #expect(run.events("paused").isEmpty)
+        #expect(spare.output.contains("ready at epoch 2"), "\(spare.output)")
+        ScenarioReport(scenario: "3c. A spare worker (--max-workers 2) replaces a dead one", injected: "kill -9 1 of 2 while 1 waits",
+                       outcome: "the waiting worker is admitted in the same recovery", bitwiseEqual: true, detectionSeconds: nil,
+                       recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+    }
+
+    /// Scenario 3d: below `--min-workers` the coordinator pauses, with a status line, until a
+    /// worker joins, then goes on.
+    @Test func pausesBelowMinimumUntilAWorkerJoins() throws {
+        let run = FaultRun(iterations: 30)
+        let coordinator = try run.startCoordinator(workers: 2, extra: ["--min-workers", "2"])
+        try run.startWorker()
+        try run.startWorker(["--fault-plan", "kill@10:compute"])
+        try #require(run.waitUntil { !run.events("paused").isEmpty }, "\(coordinator.output)")
+        try run.startWorker()
+        let output = try run.expectCompletesLikeReference()
+        #expect(output.contains("paused before step 10"), "\(output)")
+        #expect(run.events("resumed").count == 1)
+        ScenarioReport(scenario: "3d. Below --min-workers 2", injected: "kill 1 of 2 at step 10, start another later",
+                       outcome: "paused with a status line, resumed when the new worker joined", bitwiseEqual: true,
+                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+    }
+
     /// Scenario 4a: a new worker joins a running job and receives the model at a step boundary.
     @Test func workerJoinsMidRun() throws {
         let run = FaultRun(iterations: 150)
