@@ -20,7 +20,6 @@ public final class BatchNorm: Layer {
 
     private var input: Tensor?             // [N, H, W, C]
     private var output: Tensor?            // [N, H, W, C]; its sign is the ReLU mask in backward
-    private var inputGradient: Tensor?
     private var mean = [Float]()           // batch mean used in the last training forward
     private var inverseStd = [Float]()
 
@@ -171,7 +170,7 @@ public final class BatchNorm: Layer {
             c[ch] = k[ch] * istd * istd * sumDzCentered / m
             e[ch] = c[ch] * mean[ch] - k[ch] * sumDz / m
         }
-        let dx = Tensor.reusing(inputGradient, shape: x.shape)
+        let dx = store.gradientBuffers.take(shape: x.shape)
         let pixels = d.h * d.w
         let out = UncheckedSendable(dx.pointer)
         let coefficients = UncheckedSendable((k, c, e))
@@ -191,7 +190,6 @@ public final class BatchNorm: Layer {
                 }
             }}}
         }
-        inputGradient = dx
         return dx
     }
 }

@@ -13,7 +13,6 @@ public final class Convolution: Layer {
 
     private var input: Tensor?                 // [N, H, W, Cin], kept for backward-weights
     private var output: Tensor?                // [N, H/s, W/s, Cout]
-    private var inputGradient: Tensor?         // [N, H, W, Cin]
     private var scratch = UnsafeMutablePointer<Int64>.allocate(capacity: 1)   // per-thread partial sums
     private var scratchCapacity = 0
     private let transposed: FloatStorage       // [3][3][Cout][Cin]
@@ -66,13 +65,12 @@ public final class Convolution: Layer {
                                     scratch: scratch, shape: s, pool: pool)
         }
         guard computesInputGradient else { return dy }
-        let dx = Tensor.reusing(inputGradient, shape: s.inputShape)
+        let dx = store.gradientBuffers.take(shape: s.inputShape)
         pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-data",
                      flops: 2 * Double(s.macs), bytes: 4 * Double(dx.count + dy.count)) {
             Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
                                  transposedScratch: transposed.pointer, shape: s, pool: pool)
         }
-        inputGradient = dx
         return dx
     }
 }

@@ -10,8 +10,10 @@ public enum Mode: Sendable {
 /// A layer with an explicit forward and backward pass and no general autograd.
 ///
 /// `forward` keeps what `backward` needs (named caches). `backward` adds the parameter
-/// gradients into the shared gradient buffer and returns the input gradient. Returned tensors
-/// are the layer's own reusable buffers: valid until the layer runs again.
+/// gradients into the shared gradient buffer and returns the input gradient. Forward outputs
+/// are the layer's own reusable buffers, valid until the layer runs again; input gradients of
+/// the convolution and batch-norm layers come from the model's `TensorArena`, and the consumer
+/// gives them back when done (`Sequential` does when it has the arena).
 public protocol Layer: AnyObject {
     /// Throws only when a distributed reduction inside the layer fails.
     func forward(_ input: Tensor, mode: Mode) throws -> Tensor
@@ -21,14 +23,24 @@ public protocol Layer: AnyObject {
 /// Layers run one after another.
 public final class Sequential: Layer {
     public let layers: [any Layer]
+    private let gradientBuffers: TensorArena?
 
-    public init(_ layers: [any Layer]) { self.layers = layers }
+    public init(_ layers: [any Layer], gradientBuffers: TensorArena? = nil) {
+        self.layers = layers
+        self.gradientBuffers = gradientBuffers
+    }
 
     public func forward(_ input: Tensor, mode: Mode) throws -> Tensor {
         try layers.reduce(input) { try $1.forward($0, mode: mode) }
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        try layers.reversed().reduce(outputGradient) { try $1.backward($0) }
+        var gradient = outputGradient
+        for layer in layers.reversed() {
+            let next = try layer.backward(gradient)
+            if next.storage !== gradient.storage { gradientBuffers?.give(gradient) }
+            gradient = next
+        }
+        return gradient
     }
 }

@@ -26,6 +26,8 @@ public struct ParameterView: Sendable, Equatable {
 ///
 /// Layers `reserve` their slices while the model is built; `finalize` then allocates.
 public final class ParameterStore {
+    /// The model's shared gradient tensors (see `TensorArena`).
+    public let gradientBuffers = TensorArena()
     public private(set) var views: [ParameterView] = []
     public private(set) var parameterCount = 0
     public private(set) var stateCount = 0

@@ -11,14 +11,15 @@ public final class ResidualBlock: Layer {
     public let second: Convolution
     public let secondNorm: BatchNorm
     private let pool: ComputePool
+    private let buffers: TensorArena
 
     private var output: Tensor?            // relu(secondNorm + shortcut), mask for backward
-    private var sumGradient: Tensor?       // gradient at the sum before the final ReLU
 
     public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int, residual: Bool,
                 store: ParameterStore, pool: ComputePool) {
         self.residual = residual
         self.pool = pool
+        buffers = store.gradientBuffers
         first = Convolution("\(name).conv1", inChannels: inChannels, outChannels: outChannels, stride: stride, store: store, pool: pool)
         firstNorm = BatchNorm("\(name).bn1", channels: outChannels, fusedReLU: true, store: store, pool: pool)
         second = Convolution("\(name).conv2", inChannels: outChannels, outChannels: outChannels, stride: 1, store: store, pool: pool)
@@ -40,20 +41,29 @@ public final class ResidualBlock: Layer {
     public func backward(_ dy: Tensor) throws -> Tensor {
         guard residual else { return try backwardThroughBranch(dy) }
         guard let y = output else { preconditionFailure("backward without forward") }
-        let dz = Tensor.reusing(sumGradient, shape: dy.shape)
+        let dz = buffers.take(shape: dy.shape)
         pool.measure("shortcut relu backward", bytes: 4 * Double(dy.count * 3)) {
             ElementWise.reluBackward(outputGradient: dy, output: y, into: dz, pool: pool)
         }
-        sumGradient = dz
         let dx = try backwardThroughBranch(dz)
         pool.measure("shortcut add backward", bytes: 4 * Double(dx.count * 3)) {
             OptionAShortcut.addBackward(sumGradient: dz, into: dx, pool: pool)
         }
+        buffers.give(dz)
         return dx
     }
 
+    /// The branch's layers in reverse, each intermediate gradient given back once consumed
+    /// (`dy` itself belongs to the caller).
     private func backwardThroughBranch(_ dy: Tensor) throws -> Tensor {
-        try first.backward(try firstNorm.backward(try second.backward(try secondNorm.backward(dy))))
+        let d1 = try secondNorm.backward(dy)
+        let d2 = try second.backward(d1)
+        buffers.give(d1)
+        let d3 = try firstNorm.backward(d2)
+        buffers.give(d2)
+        let dx = try first.backward(d3)
+        buffers.give(d3)
+        return dx
     }
 
     public var batchNorms: [BatchNorm] { [firstNorm, secondNorm] }

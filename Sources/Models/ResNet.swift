@@ -28,13 +28,15 @@ public final class ResNet {
         layers.append(Linear("fc", inFeatures: channels, outFeatures: Architecture.classes, store: store))
         store.finalize(seed: seed)
         self.store = store
-        body = Sequential(layers)
+        body = Sequential(layers, gradientBuffers: store.gradientBuffers)
     }
 
     public func forward(_ images: Tensor, mode: Mode) throws -> Tensor { try body.forward(images, mode: mode) }
 
     /// Adds the parameter gradients for d(loss)/d(logits) to `store.gradientAccumulators`.
-    public func backward(_ logitsGradient: Tensor) throws { _ = try body.backward(logitsGradient) }
+    public func backward(_ logitsGradient: Tensor) throws {
+        store.gradientBuffers.give(try body.backward(logitsGradient))
+    }
 
     /// Every batch-norm layer, in forward order.
     public var batchNorms: [BatchNorm] {

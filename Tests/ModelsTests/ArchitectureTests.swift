@@ -48,3 +48,24 @@ import Testing
         #expect(Array(a.store.values) != Array(c.store.values))
     }
 }
+
+/// Backward takes its gradients from the model's arena and gives them back: a few tensors per
+/// shape whatever the depth, and no growth from one step to the next.
+struct GradientArenaTests {
+    @Test func gradientBuffersAreSharedAndReturned() throws {
+        for depth in [8, 20] {
+            let model = ResNet(try Architecture(depth: depth, residual: true), seed: 1, pool: ComputePool(threads: 2))
+            let images = Tensor(shape: [4, 32, 32, 3], values: (0..<(4 * 32 * 32 * 3)).map { Float($0 % 7) / 7 - 0.5 })
+            let logitsGradient = Tensor(shape: [4, 10], values: (0..<40).map { Float($0 % 5) / 10 - 0.2 })
+            var counts: [Int] = []
+            for _ in 0..<3 {
+                _ = try model.forward(images, mode: .training)
+                try model.backward(logitsGradient)
+                counts.append(model.store.gradientBuffers.allocatedCount)
+            }
+            #expect(counts[1] == counts[0] && counts[2] == counts[0], "depth \(depth): \(counts)")
+            // Three activation shapes, at most four live gradients of one shape in a block.
+            #expect(counts[0] <= 12, "depth \(depth): \(counts[0]) gradient tensors")
+        }
+    }
+}
