@@ -11,6 +11,9 @@ let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
+// The C helper that reports the compiled vector unit gets the same target CPU.
+let featureFlags: [CSetting] = [.unsafeFlags(["-march=\(targetCPU)"]), .define("RDDP_TARGET_CPU", to: "\"\(targetCPU)\"")]
+
 let package = Package(
     name: "resnet-ddp",
     platforms: [.macOS(.v13)],
@@ -21,7 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        .target(name: "TensorCore", swiftSettings: kernelFlags),
+        .target(name: "CPUFeatures", cSettings: featureFlags),
+        .target(name: "TensorCore", dependencies: ["CPUFeatures"], swiftSettings: kernelFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "CIFAR", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
@@ -33,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [
-                "Training", "Cluster", "Transport",
+                "Training", "Cluster", "Transport", "TensorCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

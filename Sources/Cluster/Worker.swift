@@ -1,6 +1,7 @@
 import CIFAR
 import Collectives
 import Foundation
+import TensorCore
 import Training
 import Transport
 
@@ -228,7 +229,7 @@ public final class Worker {
         let ready = ControlMessage.Ready(completedSteps: completedSteps, parameterHash: hex(session.replica.parameterHash))
         try reply(.ready, ready, to: header)
         log("\(name)/\(setup.worldSize): ready at epoch \(epoch), step \(completedSteps + 1) (\(setup.configuration.depth) layers, "
-            + "batch norm \(setup.batchNorm.rawValue), \(options.threads) threads)")
+            + "batch norm \(setup.batchNorm.rawValue), \(options.threads) threads, \(VectorUnit.compiled))")
     }
 
     // MARK: steps (E, F)

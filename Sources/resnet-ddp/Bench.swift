@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TensorCore
 import Models
 import Cluster
 import Training
@@ -74,6 +75,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         if allreduce { return try runAllReduce() }
         if profile { return try runProfile() }
+        FileHandle.standardError.write(Data("engine: \(VectorUnit.summary)\n".utf8))
         if !json {
             print("model       mode       threads  batch   median ms   images/s   GFLOP/s")
         }

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import Models
+import TensorCore
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the architecture table: depth, weighted layers, parameters and multiply-accumulates per image.")
+        abstract: "Print the engine's vector unit and the architecture table: depth, weighted layers, parameters and multiply-accumulates per image.")
 
     @Flag(help: "One JSON object per model (keys: model, depth, residual, layers, parameters, macs).")
     var json = false
@@ -20,6 +21,7 @@ struct Info: ParsableCommand {
             }
             return
         }
+        print("engine: \(VectorUnit.summary)")
         print("model        depth  layers  parameters      MACs/image")
         for a in models {
             print(a.name.padding(toLength: 12, withPad: " ", startingAt: 0)

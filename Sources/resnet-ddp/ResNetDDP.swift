@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TensorCore
 
 @main
 struct ResNetDDP: ParsableCommand {
@@ -13,6 +14,7 @@ struct ResNetDDP: ParsableCommand {
         // A file-size limit (or a full quota) must fail the write with EFBIG, which is reported,
         // instead of killing the process with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
+        if let reason = VectorUnit.unsupportedReason() { fail(reason) }
         main(nil)
     }
 }

@@ -3,6 +3,7 @@ import CIFAR
 import Cluster
 import Foundation
 import Models
+import TensorCore
 import Training
 
 extension ControlMessage.BatchNormMode: ExpressibleByArgument {}
@@ -49,7 +50,7 @@ struct Train: ParsableCommand {
             do { data = try CIFAR10.load(directory: dataOptions.data, validation: run.configuration.validation) } catch { fail("\(error)") }
             display.message("\(architecture.name): \(architecture.parameterCount) parameters; \(data.train.count) training, "
                             + "\(data.validation?.count ?? 0) validation, \(data.test.count) test images; "
-                            + "\(engine.resolvedThreads) threads; run directory \(run.directory)")
+                            + "\(engine.resolvedThreads) threads, \(VectorUnit.summary); run directory \(run.directory)")
             do {
                 let trainer = try Trainer(configuration: run.configuration, data: data, threads: engine.resolvedThreads,
                                           runDirectory: run.directory, resume: run.resume, display: display)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TensorCore
 
@@ -60,5 +61,19 @@ private let shapes: [Conv3x3Shape] = [
         }
         #expect(weightGradient(threads: 1) == weightGradient(threads: 2))
         #expect(weightGradient(threads: 1) == weightGradient(threads: 3))
+    }
+}
+
+/// The command line refuses to run kernels this CPU cannot execute; a native build always can,
+/// and reports the vector unit /proc/cpuinfo shows.
+struct VectorUnitTests {
+    @Test func nativeBuildMatchesThisCPU() throws {
+        guard VectorUnit.targetCPU == "native",
+              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return }
+        #expect(VectorUnit.unsupportedReason() == nil)
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let expected = flags.contains("avx512f") ? "AVX-512" : flags.contains("avx2") ? "AVX2" : "SSE2"
+        #expect(VectorUnit.compiled == expected)
+        #expect(VectorUnit.summary.hasPrefix(expected))
     }
 }

@@ -1,0 +1,13 @@
+#ifndef RESNET_DDP_CPU_FEATURES_H
+#define RESNET_DDP_CPU_FEATURES_H
+
+/// Vector extensions the kernels were compiled for (same target CPU as the Swift kernels).
+int rddp_compiled_avx512(void);
+int rddp_compiled_avx2(void);
+/// The -target-cpu the kernels were built with (RESNET_DDP_TARGET_CPU, default "native").
+const char *rddp_target_cpu(void);
+/// Vector extensions this CPU has (cpuid).
+int rddp_cpu_has_avx512(void);
+int rddp_cpu_has_avx2(void);
+
+#endif
