@@ -11,7 +11,7 @@ struct Experiment: ParsableCommand {
             Schedules: paper (64k steps, lr divided by 10 at 32k and 48k) or short (--iterations N, divided \
             at N/2 and 3N/4). Each run is `resnet-ddp train` in OUT/<model>; Ctrl-C stops the current run \
             with a checkpoint, and running the same command again continues where it stopped. Plot with \
-            scripts/plot-figure6 OUT and tabulate with scripts/results-table OUT.
+            scripts/plot-results figure6 OUT and tabulate with scripts/plot-results table OUT.
             """)
 
     enum Name: String, ExpressibleByArgument, CaseIterable { case figure6, table }
@@ -25,8 +25,10 @@ struct Experiment: ParsableCommand {
     var schedule: Schedule = .paper
     @Option(help: "Steps of the short schedule.")
     var iterations = 8000
-    @Flag(help: "figure6 also trains ResNet-110.")
+    @Flag(name: .customLong("with-110"), help: "figure6 also trains ResNet-110.")
     var with110 = false
+    @Option(help: "Engine threads of each run (default: all cores); a resumed run may use another count.")
+    var threads: Int?
     @Option(help: "Local worker processes per run (0: one process).")
     var workers = 0
     @Option(help: "Depths to run, comma-separated (figure6 default: 20,32,44,56; table: 20,32,44,56,110).")
@@ -80,6 +82,9 @@ struct Experiment: ParsableCommand {
                 if !residual { arguments.append("--plain") }
             }
             if workers > 0 { arguments += ["--workers", String(workers)] }
+            // Frequent checkpoints: a long experiment is stopped and resumed across sittings.
+            arguments += ["--checkpoint-every", "500"]
+            if let threads { arguments += [workers > 0 ? "--worker-threads" : "--threads", String(threads)] }
             fflush(nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
