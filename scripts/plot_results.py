@@ -110,15 +110,47 @@ def table(results):
               f"| {PAPER.get(name, '-')} | {SEED_A.get(name, '-')} | {SEED_B.get(name, '-')} |")
 
 
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def confusion(path, out):
+    """Heat map of `resnet-ddp evaluate --json` output: rows true class, columns predicted."""
+    import matplotlib.pyplot as plt
+
+    result = json.loads(Path(path).read_text())
+    matrix = result["confusion"]
+    accuracy = result["per_class_accuracy"]
+    fig, ax = plt.subplots(figsize=(8, 7))
+    image = ax.imshow(matrix, cmap="Blues")
+    top = max(max(row) for row in matrix)
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > top / 2 else "black")
+    ax.set_xticks(range(10), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(10), [f"{c} ({a:.1f}%)" for c, a in zip(CLASSES, accuracy)])
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (per-class accuracy)")
+    ax.set_title(f"{result['model']} at step {result['step']}: test error {result['test_error']:.2f}% "
+                 f"on {result['images']} images")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    for suffix in ("png", "svg"):
+        fig.savefig(f"{out}.{suffix}", dpi=120, bbox_inches="tight")
+    print(f"wrote {out}.png and {out}.svg")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["figure6", "curves", "table"])
-    parser.add_argument("results")
+    parser.add_argument("what", choices=["figure6", "curves", "table", "confusion"])
+    parser.add_argument("results", help="experiment folder (figure6, curves, table) or evaluate --json file (confusion)")
     parser.add_argument("--out")
     parser.add_argument("--ymax", type=float, default=20)
     args = parser.parse_args()
     if args.what == "figure6":
         figure6(args.results, args.out or "docs/results/figure6", args.ymax)
+    elif args.what == "confusion":
+        confusion(args.results, args.out or "docs/results/confusion")
     elif args.what == "curves":
         curves(args.results, args.out or "docs/results/curves")
     else:
