@@ -289,11 +289,22 @@ public final class Coordinator: TrainingExecutor {
     /// Runs `operation` on the current members, again (after re-forming the ring) whenever the
     /// membership changes under it.
     private func withMembers<T>(_ operation: () throws -> T) throws -> T {
+        var attempts = 0
         while true {
             try prepareMembership()
-            do { return try operation() } catch is MembershipChanged { continue }
+            do { return try operation() } catch is MembershipChanged {
+                attempts += 1
+                // Losses end when workers run out; retries after lost messages must end too.
+                guard attempts < Self.maximumAttempts else {
+                    throw ClusterError.noProgress("step \(completedSteps + 1) failed \(attempts) times in a row; "
+                        + "see the log for each reason")
+                }
+            }
         }
     }
+
+    /// How often one operation may start again before the run stops.
+    static let maximumAttempts = 20
 
     public func step(_ step: Int, samples: [TrainingSample], learningRate: Float) throws -> StepStatistics {
         precondition(step == completedSteps, "step \(step) after \(completedSteps)")
@@ -574,6 +585,7 @@ public enum ClusterError: Error, CustomStringConvertible {
     case workerFailed(String, String)
     case diverged(String)
     case stateLost(String)
+    case noProgress(String)
 
     public var description: String {
         switch self {
@@ -581,6 +593,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case .workerFailed(let worker, let reason): "\(worker) failed: \(reason)"
         case .diverged(let reason): "replicas diverged: \(reason)"
         case .stateLost(let reason): "the model state is lost: \(reason)"
+        case .noProgress(let reason): "no progress: \(reason)"
         }
     }
 }

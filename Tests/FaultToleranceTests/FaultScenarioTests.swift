@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import TensorCore
 import Training
 
 /// The fault-injection suite: real coordinator and worker processes, killed, frozen, restarted,
@@ -14,7 +15,7 @@ struct FaultScenarioTests {
     /// or right after it sent its result.
     @Test(arguments: killSeeds)
     func workerKilledAtRandomPoint(seed: Int) throws {
-        var rng = SeededGenerator(seed: UInt64(seed))
+        var rng = SplitMix64(seed: UInt64(seed))
         let step = Int.random(in: 3...25, using: &rng)
         let point = ["compute", "ring:\(Int.random(in: 1...18, using: &rng))", "result"][Int.random(in: 0..<3, using: &rng)]
         let run = FaultRun(iterations: 30)
@@ -24,7 +25,7 @@ struct FaultScenarioTests {
         try run.startWorker()
         try run.expectCompletesLikeReference()
 
-        let lost = run.events("lost").first { $0["pid"] as? Int == Int(victim.process.processIdentifier) }
+        let lost = run.lostEvent(of: victim)
         try #require(lost != nil, "the killed worker was not reported lost: \(run.events)")
         let killed = try #require(run.faultTime(of: victim), "\(victim.output)")
         let detection = (lost!["time"] as! Double) - killed
@@ -72,7 +73,7 @@ struct FaultScenarioTests {
         let hung = try run.startWorker(["--fault-plan", "hang@6:compute"])
         try run.startWorker()
         try run.expectCompletesLikeReference()
-        let lost = try #require(run.events("lost").first { $0["pid"] as? Int == Int(hung.process.processIdentifier) }, "\(run.events)")
+        let lost = try #require(run.lostEvent(of: hung), "\(run.events)")
         #expect((lost["reason"] as? String)?.contains("while computing") == true, "\(lost)")
         let started = try #require(run.faultTime(of: hung))
         ScenarioReport(scenario: "1c. A worker hangs (heartbeats continue)", injected: "endless wait before step 6's forward pass",
@@ -98,7 +99,7 @@ struct FaultScenarioTests {
         let joins = run.events("joined").filter { $0["pid"] as? Int == pid }.count
         #expect(joins == 2, "the woken worker should join again:\n\(frozen.output)\n\(output)")
         #expect(frozen.output.contains("joining again"), "\(frozen.output)")
-        let lost = run.events("lost").first { $0["pid"] as? Int == pid }!
+        let lost = run.lostEvent(of: frozen)!
         let stopped = run.faultTime(of: frozen)!
         ScenarioReport(scenario: "2. SIGSTOP a worker in an all-reduce, SIGCONT later", injected: "stop at step 10, ring send 5",
                        outcome: "removed; woken worker dropped old-epoch messages and rejoined", bitwiseEqual: true,
@@ -330,77 +331,3 @@ struct FaultScenarioTests {
 
 /// Seeds of scenario 1: three in CI, more from scripts/soak (RESNET_DDP_SOAK_SEEDS).
 let killSeeds = Array(1...max(1, Int(ProcessInfo.processInfo.environment["RESNET_DDP_SOAK_SEEDS"] ?? "") ?? 3))
-
-/// SplitMix64, so that the scenarios' random choices are the same on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-@Suite(.serialized, .enabled(if: canRunFaultSuite, "needs real CIFAR-10 and the release build"))
-struct SecurityAndNetworkScenarioTests {
-    /// Scenario 8: a CURVE-protected run. A worker with a key that is not authorized and a
-    /// worker without CURVE try to join: both are refused and exit with the reason; the
-    /// authorized workers train (control and ring encrypted) to the reference result.
-    @Test func curveRefusesUnauthorizedAndPlaintextWorkers() throws {
-        let run = FaultRun(iterations: 30)
-        let keys = run.directory + "/keys"
-        let (status, output) = try ToolProcess.run(["keygen", "coordinator", "w1", "w2", "intruder", "--out", keys])
-        try #require(status == 0, "\(output)")
-        let authorized = try ["w1", "w2"].map { try String(contentsOfFile: "\(keys)/\($0).pub", encoding: .utf8) }.joined()
-        try authorized.write(toFile: keys + "/authorized", atomically: true, encoding: .utf8)
-        try run.startCoordinator(workers: 2, extra: ["--curve-secret-key", keys + "/coordinator.key",
-                                                     "--authorized-keys", keys + "/authorized"])
-        let coordinatorKey = ["--coordinator-key", keys + "/coordinator.pub"]
-        let intruder = try run.startWorker(["--curve-secret-key", keys + "/intruder.key"] + coordinatorKey)
-        let plaintext = try run.startWorker()
-        #expect(intruder.wait(seconds: 30) == 1)
-        #expect(intruder.output.contains("refused this process's CURVE key"), "\(intruder.output)")
-        #expect(plaintext.wait(seconds: 30) == 1)
-        #expect(plaintext.output.contains("security handshake"), "\(plaintext.output)")
-        try run.startWorker(["--curve-secret-key", keys + "/w1.key"] + coordinatorKey)
-        try run.startWorker(["--curve-secret-key", keys + "/w2.key"] + coordinatorKey)
-        let coordinatorOutput = try run.expectCompletesLikeReference()
-        #expect(coordinatorOutput.contains("is not authorized"), "\(coordinatorOutput)")
-        #expect(run.events("joined").count == 2)
-        ScenarioReport(scenario: "8. Unauthorized and plaintext workers vs a CURVE run", injected: "a worker with an unlisted key, one without CURVE",
-                       outcome: "both refused at the handshake and exit naming why; the run is unaffected", bitwiseEqual: true,
-                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
-    }
-
-    /// Scenario 9 (root only): a worker in its own network namespace is cut off (link down). The
-    /// coordinator removes it, the cut-off worker stops hearing the coordinator and exits
-    /// (status 3); with the link restored, a worker started there again joins.
-    @Test(.enabled(if: ipTool != nil, "needs root and iproute2"))
-    func workerCutOffByNetworkPartition() throws {
-        let namespace = try NetworkNamespace()
-        let run = FaultRun(iterations: 400)
-        run.endpoint = "tcp://\(namespace.hostAddress):\(Int.random(in: 20_000..<60_000))"
-        try run.startCoordinator(workers: 3)
-        try run.startWorker(["--ring-host", namespace.hostAddress])
-        try run.startWorker(["--ring-host", namespace.hostAddress])
-        let isolated = try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
-        try #require(run.waitUntil { run.events("membership").first?["workers"] as? Int == 3 }, "\(run.coordinator!.output)")
-        try namespace.setLink(up: false)
-        let cut = Date()
-        try #require(run.waitUntil { !run.events("lost").isEmpty }, "\(run.events)")
-        let detection = -cut.timeIntervalSinceNow
-        #expect(isolated.wait(seconds: 15) == 3, "\(isolated.output)")
-        try namespace.setLink(up: true)
-        try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
-        try run.expectCompletesLikeReference()
-        let lostIndex = run.events.firstIndex { $0["event"] as? String == "lost" }!
-        #expect(run.events[lostIndex...].contains { $0["event"] as? String == "membership" && $0["workers"] as? Int == 3 },
-                "\(run.events)")
-        ScenarioReport(scenario: "9. Network partition (worker in a namespace, link down)", injected: "veth link down, later up",
-                       outcome: "removed; the cut-off worker exits (status 3); a restarted one rejoins", bitwiseEqual: true,
-                       detectionSeconds: detection, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
-    }
-}

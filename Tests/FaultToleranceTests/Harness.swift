@@ -97,6 +97,11 @@ final class FaultRun {
 
     func events(_ kind: String) -> [[String: Any]] { events.filter { $0["event"] as? String == kind } }
 
+    /// The coordinator's `lost` event for `worker`'s process, if any.
+    func lostEvent(of worker: ToolProcess) -> [String: Any]? {
+        events("lost").first { $0["pid"] as? Int == Int(worker.process.processIdentifier) }
+    }
+
     /// Polls (a condition, not a fixed sleep) until `condition` holds; false at the deadline.
     func waitUntil(seconds: Double = 60, _ condition: () -> Bool) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
