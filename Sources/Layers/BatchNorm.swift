@@ -87,15 +87,24 @@ public final class BatchNorm: Layer {
             }
             input = x
         } else {
-            for c in 0..<channels {
-                a[c] = gamma[c] / (rVar[c] + Float(epsilon)).squareRoot()
-                b[c] = beta[c] - rMean[c] * a[c]
-            }
+            (a, b) = inferenceAffine()
             input = nil
         }
         applyAffine(x: x, y: y, a: a, b: b)
         output = y
         return y
+    }
+
+    /// Inference-mode batch norm as `y = scale * x + shift` per channel (running statistics).
+    public func inferenceAffine() -> (scale: [Float], shift: [Float]) {
+        let gamma = store.pointer(scale), beta = store.pointer(shift)
+        let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
+        var a = [Float](repeating: 0, count: channels), b = a
+        for c in 0..<channels {
+            a[c] = gamma[c] / (rVar[c] + Float(epsilon)).squareRoot()
+            b[c] = beta[c] - rMean[c] * a[c]
+        }
+        return (a, b)
     }
 
     private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float]) {

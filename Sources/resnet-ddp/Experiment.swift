@@ -63,7 +63,9 @@ struct Experiment: ParsableCommand {
     func run() throws {
         let total = schedule == .paper ? 64_000 : iterations
         let milestones = schedule == .paper ? [32_000, 48_000] : [total / 2, total * 3 / 4]
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        // A rebuild during a long experiment replaces the file under us: the next run uses the new one.
+        if executable.hasSuffix(" (deleted)") { executable.removeLast(" (deleted)".count) }
         signal(SIGINT, SIG_IGN)   // the running training gets Ctrl-C, checkpoints and exits 130
         for (index, (runName, depth, residual, warmup)) in runs.enumerated() {
             let directory = URL(fileURLWithPath: out).appendingPathComponent(runName).path

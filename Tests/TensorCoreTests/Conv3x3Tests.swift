@@ -3,8 +3,13 @@ import Testing
 import TensorCore
 
 /// Shapes cover the network's layers (first layer with 3 input channels, stride 2 transitions,
-/// 16/32/64 channels) plus a width that is not a multiple of 8.
+/// 16/32/64 channels), widths that are not a multiple of 8, and every forward tile: 16 pixels x
+/// 16 channels (16 -> 16 with width >= 16, incl. a width of exactly 16 and one of 16 + 3), 8 pixels
+/// x 32 channels (Cout 32, 64; Cout 48 also takes one 16-channel block) and 8 x 16.
 private let shapes: [Conv3x3Shape] = [
+    Conv3x3Shape(batch: 2, height: 5, width: 35, inChannels: 16, outChannels: 16, stride: 1),
+    Conv3x3Shape(batch: 2, height: 3, width: 16, inChannels: 16, outChannels: 16, stride: 1),
+    Conv3x3Shape(batch: 2, height: 4, width: 13, inChannels: 16, outChannels: 48, stride: 1),
     Conv3x3Shape(batch: 2, height: 8, width: 8, inChannels: 3, outChannels: 16, stride: 1),
     Conv3x3Shape(batch: 3, height: 8, width: 8, inChannels: 16, outChannels: 16, stride: 1),
     Conv3x3Shape(batch: 2, height: 8, width: 8, inChannels: 16, outChannels: 32, stride: 2),
@@ -22,6 +27,18 @@ private let shapes: [Conv3x3Shape] = [
         Conv3x3.forward(input: x, weights: w, output: y.pointer, shape: s, pool: ComputePool(threads: threads))
         let worst = worstRelativeError(y.toArray(), NaiveConvolution.forward(x, w, s))
         #expect(worst <= 1, "worst relative error \(worst) for \(s)")
+    }
+
+    /// Bitwise, not within a tolerance: the 16x16, 8x32 and 8x16 tiles must all add the same
+    /// products in the same order, or results would depend on which tile computed a pixel.
+    @Test(arguments: shapes)
+    func forwardTilesAreBitwiseEqualToScalarOrder(shape s: Conv3x3Shape) {
+        let x = randomArray(s.inputShape.reduce(1, *), seed: 21), w = randomArray(s.weightCount, seed: 22)
+        let y = Tensor(shape: s.outputShape)
+        Conv3x3.forward(input: x, weights: w, output: y.pointer, shape: s, pool: ComputePool(threads: 2))
+        let expected = NaiveConvolution.forwardInKernelOrder(x, w, s)
+        let differing = zip(y.toArray(), expected).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "\(differing) outputs differ in bits for \(s)")
     }
 
     @Test(arguments: shapes, [1, 2])
@@ -75,5 +92,32 @@ struct VectorUnitTests {
         let expected = flags.contains("avx512f") ? "AVX-512" : flags.contains("avx2") ? "AVX2" : "SSE2"
         #expect(VectorUnit.compiled == expected)
         #expect(VectorUnit.summary.hasPrefix(expected))
+    }
+}
+
+/// The fused inference epilogue (batch-norm affine, residual add, ReLU applied as the kernel
+/// stores) gives bitwise what the separate passes give.
+@Suite struct Conv3x3EpilogueTests {
+    @Test(arguments: shapes, [(false, false), (false, true), (true, true), (true, false)])
+    func epilogueEqualsSeparatePasses(shape s: Conv3x3Shape, options: (residual: Bool, relu: Bool)) {
+        let x = randomArray(s.inputShape.reduce(1, *), seed: 11), w = randomArray(s.weightCount, seed: 12)
+        let scale = randomArray(s.outChannels, seed: 13), shift = randomArray(s.outChannels, seed: 14)
+        let residual = randomArray(s.outputShape.reduce(1, *), seed: 15)
+        let pool = ComputePool(threads: 2)
+        let plain = Tensor(shape: s.outputShape)
+        Conv3x3.forward(input: x, weights: w, output: plain.pointer, shape: s, pool: pool)
+        let expected = plain.toArray().enumerated().map { i, v in
+            var y = v * scale[i % s.outChannels] + shift[i % s.outChannels]
+            if options.residual { y += residual[i] }
+            return options.relu ? max(y, 0) : y
+        }
+        let fused = Tensor(shape: s.outputShape)
+        fused.fill(.nan)
+        scale.withUnsafeBufferPointer { a in shift.withUnsafeBufferPointer { b in residual.withUnsafeBufferPointer { r in
+            let epilogue = Conv3x3Epilogue(scale: a.baseAddress!, shift: b.baseAddress!,
+                                           residual: options.residual ? r.baseAddress! : nil, relu: options.relu)
+            Conv3x3.forward(input: x, weights: w, output: fused.pointer, shape: s, epilogue: epilogue, pool: pool)
+        }}}
+        #expect(fused.toArray() == expected, "\(s), residual \(options.residual), relu \(options.relu)")
     }
 }
