@@ -20,6 +20,7 @@ public final class BatchNorm: Layer {
 
     private var input: Tensor?             // [N, H, W, C]
     private var output: Tensor?            // [N, H, W, C]; its sign is the ReLU mask in backward
+    private var addedShortcut = false      // the last training forward was relu(bn(x) + shortcut)
     private var mean = [Float]()           // batch mean used in the last training forward
     private var inverseStd = [Float]()
 
@@ -37,19 +38,38 @@ public final class BatchNorm: Layer {
 
     deinit { sums.deallocate() }
 
-    private var label: String { fusedReLU ? "batch norm + relu" : "batch norm" }
+    private func label(shortcut: Bool) -> String {
+        shortcut ? "batch norm + shortcut add + relu" : fusedReLU ? "batch norm + relu" : "batch norm"
+    }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        try pool.measure("\(label) forward", bytes: 4 * Double(x.count) * (mode == .training ? 3 : 2)) {
-            try forwardPass(x, mode: mode)
+        try forward(x, mode: mode, shortcut: nil)
+    }
+
+    /// With a `shortcut` (same shape as `x`), the residual block's identity shortcut and final ReLU
+    /// run in the normalization pass: `y = relu(bn(x) + shortcut)`, bitwise what separate passes give.
+    public func forward(_ x: Tensor, mode: Mode, shortcut: Tensor?) throws -> Tensor {
+        precondition(shortcut.map { $0.shape == x.shape } ?? true, "shortcut must have the input's shape")
+        let passes = (mode == .training ? 3.0 : 2.0) + (shortcut == nil ? 0 : 1)
+        return try pool.measure("\(label(shortcut: shortcut != nil)) forward", bytes: 4 * Double(x.count) * passes) {
+            try forwardPass(x, mode: mode, shortcut: shortcut)
         }
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
-        try pool.measure("\(label) backward", bytes: 4 * Double(dy.count) * 7) { try backwardPass(dy) }
+        try backward(dy, shortcutGradient: nil)
     }
 
-    private func forwardPass(_ x: Tensor, mode: Mode) throws -> Tensor {
+    /// After a forward with a shortcut, `shortcutGradient` receives the gradient that flows into the
+    /// shortcut (the output gradient masked by the ReLU), written in the same pass as the input gradient.
+    public func backward(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
+        precondition((shortcutGradient != nil) == addedShortcut, "shortcutGradient goes with a forward that added a shortcut")
+        return try pool.measure("\(label(shortcut: addedShortcut)) backward", bytes: 4 * Double(dy.count) * (addedShortcut ? 8 : 7)) {
+            try backwardPass(dy, shortcutGradient: shortcutGradient)
+        }
+    }
+
+    private func forwardPass(_ x: Tensor, mode: Mode, shortcut: Tensor?) throws -> Tensor {
         let d = x.nhwc
         precondition(d.c == channels, "batch norm expects \(channels) channels, got \(d.c)")
         let y = Tensor.reusing(output, shape: x.shape)
@@ -90,7 +110,8 @@ public final class BatchNorm: Layer {
             (a, b) = inferenceAffine()
             input = nil
         }
-        applyAffine(x: x, y: y, a: a, b: b)
+        applyAffine(x: x, y: y, a: a, b: b, shortcut: shortcut)
+        addedShortcut = mode == .training && shortcut != nil
         output = y
         return y
     }
@@ -107,21 +128,22 @@ public final class BatchNorm: Layer {
         return (a, b)
     }
 
-    private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float]) {
+    private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float], shortcut: Tensor?) {
         let d = x.nhwc
-        let pixels = d.h * d.w, relu = fusedReLU, blocks = channels / 16
-        let io = UncheckedSendable((x.pointer, y.pointer))
+        let pixels = d.h * d.w, relu = fusedReLU || shortcut != nil, blocks = channels / 16
+        let io = UncheckedSendable((x.pointer, y.pointer, shortcut.map { UnsafePointer($0.pointer) }))
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 let coefficients = UncheckedSendable((a.baseAddress!, b.baseAddress!))
                 pool.forEach(d.n) { n in
-                    let (xp, yp) = io.value
+                    let (xp, yp, sp) = io.value
                     let (ap, bp) = coefficients.value
                     for block in 0..<blocks {
                         let va = load16(ap + block * 16), vb = load16(bp + block * 16)
                         var offset = n * pixels * d.c + block * 16
                         for _ in 0..<pixels {
                             var v = load16(xp + offset) * va + vb
+                            if let sp { v += load16(sp + offset) }
                             if relu { v = pointwiseMax(v, .zero) }
                             store16(v, yp + offset)
                             offset += d.c
@@ -132,10 +154,10 @@ public final class BatchNorm: Layer {
         }
     }
 
-    private func backwardPass(_ dy: Tensor) throws -> Tensor {
+    private func backwardPass(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
         guard let x = input, let y = output else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
-        let relu = fusedReLU, blocks = channels / 16
+        let relu = fusedReLU || addedShortcut, blocks = channels / 16
         let (xp, yp, gp) = (UnsafePointer(x.pointer), UnsafePointer(y.pointer), UnsafePointer(dy.pointer))
         // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel.
         mean.withUnsafeBufferPointer { meanBuffer in
@@ -181,7 +203,7 @@ public final class BatchNorm: Layer {
         }
         let dx = store.gradientBuffers.take(shape: x.shape)
         let pixels = d.h * d.w
-        let out = UncheckedSendable(dx.pointer)
+        let out = UncheckedSendable((dx.pointer, shortcutGradient?.pointer))
         let coefficients = UncheckedSendable((k, c, e))
         pool.forEach(d.n) { n in
             let (k, c, e) = coefficients.value
@@ -193,7 +215,8 @@ public final class BatchNorm: Layer {
                     for _ in 0..<pixels {
                         var dz = load16(gp + offset)
                         if relu { dz.replace(with: 0, where: load16(yp + offset) .<= 0) }
-                        store16(vk * dz - vc * load16(xp + offset) + ve, out.value + offset)
+                        store16(vk * dz - vc * load16(xp + offset) + ve, out.value.0 + offset)
+                        if let masked = out.value.1 { store16(dz, masked + offset) }
                         offset += d.c
                     }
                 }

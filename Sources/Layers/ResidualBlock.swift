@@ -14,6 +14,9 @@ public final class ResidualBlock: Layer {
     private let buffers: TensorArena
 
     private var output: Tensor?            // relu(secondNorm + shortcut), mask for backward
+    /// Identity shortcut: the add and the ReLU run inside the second batch norm's passes, and
+    /// the shortcut's gradient is added as the first convolution's backward-data stores.
+    private var identityShortcut: Bool { residual && first.stride == 1 && first.inChannels == first.outChannels }
 
     public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int, residual: Bool,
                 store: ParameterStore, pool: ComputePool) {
@@ -29,6 +32,7 @@ public final class ResidualBlock: Layer {
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
         if mode == .inference { return forwardInference(x) }
         let h = try firstNorm.forward(try first.forward(x, mode: mode), mode: mode)
+        if identityShortcut { return try secondNorm.forward(try second.forward(h, mode: mode), mode: mode, shortcut: x) }
         let branch = try secondNorm.forward(try second.forward(h, mode: mode), mode: mode)
         guard residual else { return branch }
         let y = Tensor.reusing(output, shape: branch.shape)
@@ -55,6 +59,12 @@ public final class ResidualBlock: Layer {
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor {
+        if identityShortcut {
+            let dz = buffers.take(shape: dy.shape)          // dy through the final ReLU: the shortcut's gradient
+            let dx = try backwardThroughBranch(dy, shortcutGradient: dz)
+            buffers.give(dz)
+            return dx
+        }
         guard residual else { return try backwardThroughBranch(dy) }
         guard let y = output else { preconditionFailure("backward without forward") }
         let dz = buffers.take(shape: dy.shape)
@@ -70,14 +80,15 @@ public final class ResidualBlock: Layer {
     }
 
     /// The branch's layers in reverse, each intermediate gradient given back once consumed
-    /// (`dy` itself belongs to the caller).
-    private func backwardThroughBranch(_ dy: Tensor) throws -> Tensor {
-        let d1 = try secondNorm.backward(dy)
+    /// (`dy` itself belongs to the caller). With an identity shortcut, the second batch norm
+    /// writes the shortcut's gradient into `shortcutGradient` and the first convolution adds it.
+    private func backwardThroughBranch(_ dy: Tensor, shortcutGradient: Tensor? = nil) throws -> Tensor {
+        let d1 = try secondNorm.backward(dy, shortcutGradient: shortcutGradient)
         let d2 = try second.backward(d1)
         buffers.give(d1)
         let d3 = try firstNorm.backward(d2)
         buffers.give(d2)
-        let dx = try first.backward(d3)
+        let dx = try first.backward(d3, adding: shortcutGradient)
         buffers.give(d3)
         return dx
     }

@@ -196,11 +196,12 @@ public enum Conv3x3 {
 /// What the forward convolution does to each output vector before storing it, so that an
 /// inference-mode batch norm, an identity shortcut and the ReLU need no pass of their own over
 /// memory: `y = max(acc * scale + shift + residual, 0)`, evaluated in that order, which makes the
-/// result bitwise equal to running the three layers one after another.
+/// result bitwise equal to running the three layers one after another. Without an affine,
+/// `y = acc + residual` is the backward pass adding a shortcut's gradient.
 public struct Conv3x3Epilogue: @unchecked Sendable {
-    /// Per output channel.
-    public let scale: UnsafePointer<Float>
-    public let shift: UnsafePointer<Float>
+    /// Per output channel; nil: no affine.
+    public let scale: UnsafePointer<Float>?
+    public let shift: UnsafePointer<Float>?
     /// Added after the affine; same NHWC shape as the output.
     public let residual: UnsafePointer<Float>?
     public let relu: Bool
@@ -212,15 +213,24 @@ public struct Conv3x3Epilogue: @unchecked Sendable {
         self.relu = relu
     }
 
+    /// `y = acc + residual`.
+    public init(adding residual: UnsafePointer<Float>) {
+        scale = nil
+        shift = nil
+        self.residual = residual
+        relu = false
+    }
+
     @inline(__always)
     func finish(
         _ a0: SIMD16<Float>, _ a1: SIMD16<Float>, _ a2: SIMD16<Float>, _ a3: SIMD16<Float>,
         _ a4: SIMD16<Float>, _ a5: SIMD16<Float>, _ a6: SIMD16<Float>, _ a7: SIMD16<Float>,
         pixels: Int, channel: Int, residual: UnsafePointer<Float>?, pixelStride: Int, into out: UnsafeMutablePointer<Float>
     ) {
-        let va = load16(scale + channel), vb = load16(shift + channel)
+        let affine = scale.map { (load16($0 + channel), load16(shift! + channel)) }
         @inline(__always) func store(_ acc: SIMD16<Float>, _ p: Int) {
-            var v = acc * va + vb
+            var v = acc
+            if let (va, vb) = affine { v = v * va + vb }
             if let residual { v += load16(residual + p * pixelStride) }
             if relu { v = pointwiseMax(v, .zero) }
             store16(v, out + p * pixelStride)
