@@ -46,13 +46,18 @@ public final class BatchNorm: Layer {
         try forward(x, mode: mode, shortcut: nil)
     }
 
+    /// Where the convolution before this layer writes each image's sums of x and x^2 per channel
+    /// (see `Conv3x3.forward(statistics:)`); then `forward(..., statisticsComputed: true)`.
+    public func statisticsBuffer(batch: Int) -> UnsafeMutablePointer<Double> { sums.reserve(batch: batch) }
+
     /// With a `shortcut` (same shape as `x`), the residual block's identity shortcut and final ReLU
     /// run in the normalization pass: `y = relu(bn(x) + shortcut)`, bitwise what separate passes give.
-    public func forward(_ x: Tensor, mode: Mode, shortcut: Tensor?) throws -> Tensor {
+    /// `statisticsComputed`: `statisticsBuffer` already holds the sums of `x` (training only).
+    public func forward(_ x: Tensor, mode: Mode, shortcut: Tensor?, statisticsComputed: Bool = false) throws -> Tensor {
         precondition(shortcut.map { $0.shape == x.shape } ?? true, "shortcut must have the input's shape")
-        let passes = (mode == .training ? 3.0 : 2.0) + (shortcut == nil ? 0 : 1)
+        let passes = (mode == .training && !statisticsComputed ? 3.0 : 2.0) + (shortcut == nil ? 0 : 1)
         return try pool.measure("\(label(shortcut: shortcut != nil)) forward", bytes: 4 * Double(x.count) * passes) {
-            try forwardPass(x, mode: mode, shortcut: shortcut)
+            try forwardPass(x, mode: mode, shortcut: shortcut, statisticsComputed: statisticsComputed)
         }
     }
 
@@ -69,14 +74,14 @@ public final class BatchNorm: Layer {
         }
     }
 
-    private func forwardPass(_ x: Tensor, mode: Mode, shortcut: Tensor?) throws -> Tensor {
+    private func forwardPass(_ x: Tensor, mode: Mode, shortcut: Tensor?, statisticsComputed: Bool) throws -> Tensor {
         let d = x.nhwc
         precondition(d.c == channels, "batch norm expects \(channels) channels, got \(d.c)")
         let y = Tensor.reusing(output, shape: x.shape)
         let gamma = store.pointer(scale), beta = store.pointer(shift)
         let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
         var a = [Float](repeating: 0, count: channels), b = a   // y = a * x + b
-        if mode == .training {
+        if mode == .training && !statisticsComputed {
             let xp = UnsafePointer(x.pointer)
             sums.compute(batch: d.n, height: d.h, pool: pool) { n, row, block in
                 var s = SIMD16<Float>(), q = SIMD16<Float>()
@@ -89,6 +94,8 @@ public final class BatchNorm: Layer {
                 }
                 return (s, q)
             }
+        }
+        if mode == .training {
             var totals = sums.totals(batch: d.n, scale: FixedPoint.statisticsScale)
             try reducer?.allReduce(&totals)
             let (sum, sumSquares, images) = sums.decodeTotals(totals, scale: FixedPoint.statisticsScale)

@@ -21,15 +21,22 @@ struct ChannelSums {
     func first(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + image * 2 * channels }
     func second(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + (image * 2 + 1) * channels }
 
-    /// `row(image, y, block)` returns the two Float partial sums of one image row for one
-    /// 16-channel block.
-    mutating func compute(batch: Int, height: Int, pool: ComputePool,
-                          row: (_ image: Int, _ y: Int, _ block: Int) -> (SIMD16<Float>, SIMD16<Float>)) {
+    /// The per-image buffer for `batch` images, for a producer that computes the sums itself
+    /// in the same order (the convolution before a batch norm).
+    mutating func reserve(batch: Int) -> UnsafeMutablePointer<Double> {
         if capacity < batch {
             perImage.deallocate()
             perImage = .allocate(capacity: batch * 2 * channels)
             capacity = batch
         }
+        return perImage
+    }
+
+    /// `row(image, y, block)` returns the two Float partial sums of one image row for one
+    /// 16-channel block.
+    mutating func compute(batch: Int, height: Int, pool: ComputePool,
+                          row: (_ image: Int, _ y: Int, _ block: Int) -> (SIMD16<Float>, SIMD16<Float>)) {
+        _ = reserve(batch: batch)
         let blocks = channels / 16
         let target = UncheckedSendable(perImage)
         let channels = self.channels

@@ -39,11 +39,27 @@ public final class Convolution: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
+        convolve(x, mode: mode, statistics: nil)
+    }
+
+    /// This convolution and the batch norm after it (with the identity `shortcut` and final ReLU
+    /// of a residual block, when given). Training: the convolution hands batch norm its statistics
+    /// (one pass over memory fewer); inference: one fused pass (`forwardInference`).
+    public func forward(_ x: Tensor, mode: Mode, norm: BatchNorm, shortcut: Tensor? = nil) throws -> Tensor {
+        guard mode == .training else {
+            return forwardInference(x, norm: norm, residual: shortcut, relu: norm.fusedReLU || shortcut != nil)
+        }
+        let y = convolve(x, mode: mode, statistics: norm.statisticsBuffer(batch: x.shape[0]))
+        return try norm.forward(y, mode: mode, shortcut: shortcut, statisticsComputed: true)
+    }
+
+    private func convolve(_ x: Tensor, mode: Mode, statistics: UnsafeMutablePointer<Double>?) -> Tensor {
         let s = shape(of: x)
         let y = Tensor.reusing(output, shape: s.outputShape)
         pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) forward",
                      flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + y.count)) {
-            Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s, pool: pool)
+            Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s,
+                            statistics: statistics, pool: pool)
         }
         output = y
         input = mode == .training ? x : nil

@@ -30,13 +30,12 @@ public final class Sequential: Layer {
         self.gradientBuffers = gradientBuffers
     }
 
-    /// In inference, a convolution followed by a batch norm runs as one fused layer.
+    /// A convolution followed by a batch norm runs as one fused step (see `Convolution.forward(_:mode:norm:)`).
     public func forward(_ input: Tensor, mode: Mode) throws -> Tensor {
-        guard mode == .inference else { return try layers.reduce(input) { try $1.forward($0, mode: mode) } }
         var x = input, i = 0
         while i < layers.count {
             if let convolution = layers[i] as? Convolution, i + 1 < layers.count, let norm = layers[i + 1] as? BatchNorm {
-                x = convolution.forwardInference(x, norm: norm, residual: nil, relu: norm.fusedReLU)
+                x = try convolution.forward(x, mode: mode, norm: norm)
                 i += 2
             } else {
                 x = try layers[i].forward(x, mode: mode)

@@ -30,26 +30,10 @@ public final class ResidualBlock: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        if mode == .inference { return forwardInference(x) }
-        let h = try firstNorm.forward(try first.forward(x, mode: mode), mode: mode)
-        if identityShortcut { return try secondNorm.forward(try second.forward(h, mode: mode), mode: mode, shortcut: x) }
-        let branch = try secondNorm.forward(try second.forward(h, mode: mode), mode: mode)
-        guard residual else { return branch }
-        let y = Tensor.reusing(output, shape: branch.shape)
-        pool.measure("shortcut add + relu forward", bytes: 4 * Double(branch.count * 3)) {
-            OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
-        }
-        output = y
-        return y
-    }
-
-    /// Each batch norm, the identity shortcut and the ReLUs run inside the convolutions' stores;
-    /// only the two option-A (downsampling) shortcuts of a net keep their own pass.
-    private func forwardInference(_ x: Tensor) -> Tensor {
-        let h = first.forwardInference(x, norm: firstNorm, residual: nil, relu: true)
-        guard residual else { return second.forwardInference(h, norm: secondNorm, residual: nil, relu: true) }
-        if x.shape == h.shape { return second.forwardInference(h, norm: secondNorm, residual: x, relu: true) }
-        let branch = second.forwardInference(h, norm: secondNorm, residual: nil, relu: false)
+        let h = try first.forward(x, mode: mode, norm: firstNorm)
+        if identityShortcut || !residual { return try second.forward(h, mode: mode, norm: secondNorm, shortcut: residual ? x : nil) }
+        // Option A (downsampling) shortcut: its add and ReLU keep a pass of their own.
+        let branch = try second.forward(h, mode: mode, norm: secondNorm)
         let y = Tensor.reusing(output, shape: branch.shape)
         pool.measure("shortcut add + relu forward", bytes: 4 * Double(branch.count * 3)) {
             OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)

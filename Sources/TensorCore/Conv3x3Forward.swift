@@ -91,18 +91,27 @@ public enum Conv3x3 {
     /// With an `epilogue`, each output vector is finished before it is stored (see `Conv3x3Epilogue`).
     /// Tiles: 16 pixels x 16 channels for the 16 -> 16 stride-1 layers, 8 pixels x 32 channels
     /// where Cout allows, 8 pixels x 16 channels for the rest; every tile gives the same bits.
+    ///
+    /// With `statistics` ([image][2][Cout] Doubles), each image's per-channel sums of y and y^2
+    /// are written there for the batch norm that follows, from each output row while it is still
+    /// in L1 (saving batch norm a pass over memory): every row summed pixel by pixel in Float, the
+    /// rows in Double, the order `ChannelSums` uses, so the statistics are bitwise the same.
     public static func forward(
         input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
-        shape s: Conv3x3Shape, epilogue: Conv3x3Epilogue? = nil, pool: ComputePool
+        shape s: Conv3x3Shape, epilogue: Conv3x3Epilogue? = nil, statistics: UnsafeMutablePointer<Double>? = nil,
+        pool: ComputePool
     ) {
+        precondition(statistics == nil || epilogue == nil, "statistics are of the plain convolution output")
         let (h, wd, cin, cout, stride) = (s.height, s.width, s.inChannels, s.outChannels, s.stride)
         let (ho, wo) = (s.outHeight, s.outWidth)
         let zero = UnsafePointer(zeroRow.pointer)
-        let io = UncheckedSendable((x, w, y))
+        let io = UncheckedSendable((x, w, y, statistics))
         let wideTiles = cin == 16 && cout == 16 && stride == 1
         pool.forEach(s.batch) { n in
-            let (x, w, y) = io.value
+            let (x, w, y, statistics) = io.value
             let image = x + n * h * wd * cin
+            let imageStatistics = statistics.map { $0 + n * 2 * cout }
+            imageStatistics?.update(repeating: 0, count: 2 * cout)
             /// Stores (or finishes through the epilogue) eight pixels' vectors of one channel block.
             @inline(__always) func store(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>, _ v3: SIMD16<Float>,
                                          _ v4: SIMD16<Float>, _ v5: SIMD16<Float>, _ v6: SIMD16<Float>, _ v7: SIMD16<Float>,
@@ -188,7 +197,26 @@ public enum Conv3x3 {
                     }
                     ox0 += 8
                 }
+                if let imageStatistics { addRowStatistics(UnsafePointer(outRow), pixels: wo, channels: cout, into: imageStatistics) }
             }
+        }
+    }
+
+    /// sums[c] += sum of the row's y[., c], sums[Cout + c] += sum of y^2 (Float over the row).
+    @inline(__always)
+    static func addRowStatistics(_ row: UnsafePointer<Float>, pixels: Int, channels: Int, into sums: UnsafeMutablePointer<Double>) {
+        for block in 0..<(channels / 16) {
+            var s = SIMD16<Float>(), q = s
+            var p = row + block * 16
+            for _ in 0..<pixels {
+                let v = load16(p)
+                s += v
+                q.addProduct(v, v)
+                p += channels
+            }
+            let first = UnsafeMutableRawPointer(sums + block * 16), second = UnsafeMutableRawPointer(sums + channels + block * 16)
+            first.storeBytes(of: first.loadUnaligned(as: SIMD16<Double>.self) + SIMD16<Double>(s), as: SIMD16<Double>.self)
+            second.storeBytes(of: second.loadUnaligned(as: SIMD16<Double>.self) + SIMD16<Double>(q), as: SIMD16<Double>.self)
         }
     }
 }

@@ -41,6 +41,37 @@ private let shapes: [Conv3x3Shape] = [
         #expect(differing == 0, "\(differing) outputs differ in bits for \(s)")
     }
 
+    /// The statistics handed to batch norm are bitwise the sums batch norm would compute from the
+    /// output: per image and channel, each row summed in Float pixel by pixel, the rows in Double.
+    @Test(arguments: shapes)
+    func forwardStatisticsAreTheOutputsSumsInBatchNormOrder(shape s: Conv3x3Shape) {
+        let x = randomArray(s.inputShape.reduce(1, *), seed: 23), w = randomArray(s.weightCount, seed: 24)
+        let y = Tensor(shape: s.outputShape)
+        var statistics = [Double](repeating: .nan, count: s.batch * 2 * s.outChannels)
+        Conv3x3.forward(input: x, weights: w, output: y.pointer, shape: s, statistics: &statistics, pool: ComputePool(threads: 2))
+        let out = y.toArray(), c = s.outChannels
+        var expected = [Double](repeating: 0, count: statistics.count)
+        for n in 0..<s.batch {
+            for channel in 0..<c {
+                for row in 0..<s.outHeight {
+                    var sum: Float = 0, squares: Float = 0
+                    for column in 0..<s.outWidth {
+                        let v = out[((n * s.outHeight + row) * s.outWidth + column) * c + channel]
+                        sum += v
+                        squares = squares.addingProduct(v, v)
+                    }
+                    expected[n * 2 * c + channel] += Double(sum)
+                    expected[n * 2 * c + c + channel] += Double(squares)
+                }
+            }
+        }
+        #expect(statistics == expected, "\(s)")
+        // The output itself is what the convolution gives without statistics.
+        let plain = Tensor(shape: s.outputShape)
+        Conv3x3.forward(input: x, weights: w, output: plain.pointer, shape: s, pool: ComputePool(threads: 1))
+        #expect(plain.toArray() == out)
+    }
+
     @Test(arguments: shapes, [1, 2])
     func backwardMatchesNaive(shape s: Conv3x3Shape, threads: Int) {
         let x = randomArray(s.inputShape.reduce(1, *), seed: 3), w = randomArray(s.weightCount, seed: 4)
