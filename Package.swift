@@ -25,7 +25,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CPUFeatures", cSettings: featureFlags),
-        .target(name: "TensorCore", dependencies: ["CPUFeatures"], swiftSettings: kernelFlags),
+        .target(name: "CMaskBits"),
+        .target(name: "TensorCore", dependencies: ["CPUFeatures", "CMaskBits"], swiftSettings: kernelFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "CIFAR", dependencies: ["TensorCore"], swiftSettings: kernelFlags),

@@ -19,7 +19,11 @@ public final class BatchNorm: Layer {
     private var sums: ChannelSums
 
     private var input: Tensor?             // [N, H, W, C]
-    private var output: Tensor?            // [N, H, W, C]; its sign is the ReLU mask in backward
+    private var output: Tensor?            // [N, H, W, C]
+    /// One bit per output value, set where the ReLU zeroed it (training with a ReLU), 16 bits per
+    /// vector in the output's order: backward reads these instead of the Float output, twice.
+    private var zeroed = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
+    private var zeroedCapacity = 0
     private var addedShortcut = false      // the last training forward was relu(bn(x) + shortcut)
     private var mean = [Float]()           // batch mean used in the last training forward
     private var inverseStd = [Float]()
@@ -36,7 +40,10 @@ public final class BatchNorm: Layer {
         runningVariance = store.reserve("\(name).running_var", count: channels, kind: .state, initializer: .constant(1))
     }
 
-    deinit { sums.deallocate() }
+    deinit {
+        sums.deallocate()
+        zeroed.deallocate()
+    }
 
     private func label(shortcut: Bool) -> String {
         shortcut ? "batch norm + shortcut add + relu" : fusedReLU ? "batch norm + relu" : "batch norm"
@@ -56,6 +63,7 @@ public final class BatchNorm: Layer {
     public func forward(_ x: Tensor, mode: Mode, shortcut: Tensor?, statisticsComputed: Bool = false) throws -> Tensor {
         precondition(shortcut.map { $0.shape == x.shape } ?? true, "shortcut must have the input's shape")
         let passes = (mode == .training && !statisticsComputed ? 3.0 : 2.0) + (shortcut == nil ? 0 : 1)
+            + (mode == .training && (fusedReLU || shortcut != nil) ? 1.0 / 32 : 0)   // the ReLU mask's bits
         return try pool.measure("\(label(shortcut: shortcut != nil)) forward", bytes: 4 * Double(x.count) * passes) {
             try forwardPass(x, mode: mode, shortcut: shortcut, statisticsComputed: statisticsComputed)
         }
@@ -69,7 +77,7 @@ public final class BatchNorm: Layer {
     /// shortcut (the output gradient masked by the ReLU), written in the same pass as the input gradient.
     public func backward(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
         precondition((shortcutGradient != nil) == addedShortcut, "shortcutGradient goes with a forward that added a shortcut")
-        return try pool.measure("\(label(shortcut: addedShortcut)) backward", bytes: 4 * Double(dy.count) * (addedShortcut ? 8 : 7)) {
+        return try pool.measure("\(label(shortcut: addedShortcut)) backward", bytes: Double(dy.count) * backwardBytesPerElement) {
             try backwardPass(dy, shortcutGradient: shortcutGradient)
         }
     }
@@ -117,7 +125,7 @@ public final class BatchNorm: Layer {
             (a, b) = inferenceAffine()
             input = nil
         }
-        applyAffine(x: x, y: y, a: a, b: b, shortcut: shortcut)
+        applyAffine(x: x, y: y, a: a, b: b, shortcut: shortcut, training: mode == .training)
         addedShortcut = mode == .training && shortcut != nil
         output = y
         return y
@@ -135,15 +143,21 @@ public final class BatchNorm: Layer {
         return (a, b)
     }
 
-    private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float], shortcut: Tensor?) {
+    private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float], shortcut: Tensor?, training: Bool) {
         let d = x.nhwc
         let pixels = d.h * d.w, relu = fusedReLU || shortcut != nil, blocks = channels / 16
-        let io = UncheckedSendable((x.pointer, y.pointer, shortcut.map { UnsafePointer($0.pointer) }))
+        let keepsMask = relu && training
+        if keepsMask && zeroedCapacity < x.count / 16 {
+            zeroed.deallocate()
+            zeroed = .allocate(capacity: x.count / 16)
+            zeroedCapacity = x.count / 16
+        }
+        let io = UncheckedSendable((x.pointer, y.pointer, shortcut.map { UnsafePointer($0.pointer) }, keepsMask ? zeroed : nil))
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 let coefficients = UncheckedSendable((a.baseAddress!, b.baseAddress!))
                 pool.forEach(d.n) { n in
-                    let (xp, yp, sp) = io.value
+                    let (xp, yp, sp, mp) = io.value
                     let (ap, bp) = coefficients.value
                     for block in 0..<blocks {
                         let va = load16(ap + block * 16), vb = load16(bp + block * 16)
@@ -152,6 +166,7 @@ public final class BatchNorm: Layer {
                             var v = load16(xp + offset) * va + vb
                             if let sp { v += load16(sp + offset) }
                             if relu { v = pointwiseMax(v, .zero) }
+                            if let mp { mp[offset / 16] = zeroedBits16(v) }
                             store16(v, yp + offset)
                             offset += d.c
                         }
@@ -161,11 +176,16 @@ public final class BatchNorm: Layer {
         }
     }
 
+    /// Read twice: dy and x as Floats, the ReLU mask as bits; written: dx (and the shortcut's gradient).
+    private var backwardBytesPerElement: Double {
+        2 * (8 + (fusedReLU || addedShortcut ? 0.125 : 0)) + 4 + (addedShortcut ? 4 : 0)
+    }
+
     private func backwardPass(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
-        guard let x = input, let y = output else { preconditionFailure("backward without a training forward") }
+        guard let x = input, output != nil else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
         let relu = fusedReLU || addedShortcut, blocks = channels / 16
-        let (xp, yp, gp) = (UnsafePointer(x.pointer), UnsafePointer(y.pointer), UnsafePointer(dy.pointer))
+        let (xp, zp, gp) = (UnsafePointer(x.pointer), UnsafePointer(zeroed), UnsafePointer(dy.pointer))
         // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel.
         mean.withUnsafeBufferPointer { meanBuffer in
             let mp = meanBuffer.baseAddress!
@@ -175,7 +195,7 @@ public final class BatchNorm: Layer {
                 var offset = ((n * d.h + row) * d.w) * d.c + block * 16
                 for _ in 0..<d.w {
                     var dz = load16(gp + offset)
-                    if relu { dz.replace(with: 0, where: load16(yp + offset) .<= 0) }
+                    if relu { dz = zeroingLanes16(dz, bits: zp[offset / 16]) }
                     s += dz
                     q.addProduct(dz, load16(xp + offset) - mu)
                     offset += d.c
@@ -221,7 +241,7 @@ public final class BatchNorm: Layer {
                     var offset = n * pixels * d.c + block * 16
                     for _ in 0..<pixels {
                         var dz = load16(gp + offset)
-                        if relu { dz.replace(with: 0, where: load16(yp + offset) .<= 0) }
+                        if relu { dz = zeroingLanes16(dz, bits: zp[offset / 16]) }
                         store16(vk * dz - vc * load16(xp + offset) + ve, out.value.0 + offset)
                         if let masked = out.value.1 { store16(dz, masked + offset) }
                         offset += d.c
