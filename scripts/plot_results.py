@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Figure 6 of the paper and a results table from runs' RUN_DIR/metrics.jsonl files.
 
-    plot_results.py figure6 RESULTS_DIR [--out docs/results/figure6] [--ymax 20]
+    plot_results.py figure6 RESULTS_DIR [--out docs/results/figure6] [--ymax 20] [--test full|first1000]
         -> figure6.png and figure6.svg: plain nets left, ResNets right, x: iterations, y: error %,
            training error dashed, test error bold, one colour per depth (as in the paper).
+           --test first1000 plots the error on the exact first 1,000 test images (the shared copy's
+           other 9,000 were rebuilt from JPEGs, which costs a trained net several points).
     plot_results.py curves RESULTS_DIR [--out docs/results/curves]
         -> learning rate and training loss of every run.
     plot_results.py table RESULTS_DIR
@@ -41,7 +43,7 @@ def depth(name):
     return int(name.split("-")[1])
 
 
-def figure6(results, out, ymax):
+def figure6(results, out, ymax, test_metric="full"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -50,8 +52,12 @@ def figure6(results, out, ymax):
     for ax, family, title in ((axes[0], "plain", "plain networks"), (axes[1], "resnet", "ResNets")):
         for name in sorted((n for n in data if n.startswith(family + "-")), key=depth):
             rows, colour = data[name], COLOURS.get(depth(name), None)
-            train = [(r["step"], r["train_error"]) for r in rows if "train_error" in r]
-            test = [(r["step"], r["test_error"]) for r in rows if "test_error" in r]
+            # Training error averages the steps since the previous line: an evaluation step just
+            # after a logging step covers one or two batches, too few to plot.
+            train = [(r["step"], r["train_error"]) for previous, r in zip([{"step": 0}] + rows, rows)
+                     if "train_error" in r and r["step"] - previous["step"] >= 10]
+            key = "test_error_exact1000" if test_metric == "first1000" else "test_error"
+            test = [(r["step"], r[key]) for r in rows if key in r]
             label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth(name)}"
             if train:
                 ax.plot(*zip(*train), "--", color=colour, linewidth=0.8)
@@ -63,7 +69,8 @@ def figure6(results, out, ymax):
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right")
     axes[0].set_ylabel("error (%)")
-    fig.suptitle("CIFAR-10: training error (dashed) and test error (bold)")
+    which = "test error on the exact first 1,000 test images" if test_metric == "first1000" else "test error"
+    fig.suptitle(f"CIFAR-10: training error (dashed) and {which} (bold)")
     fig.tight_layout()
     for suffix in ("png", "svg"):
         fig.savefig(f"{out}.{suffix}", dpi=120)
@@ -146,9 +153,11 @@ def main():
     parser.add_argument("results", help="experiment folder (figure6, curves, table) or evaluate --json file (confusion)")
     parser.add_argument("--out")
     parser.add_argument("--ymax", type=float, default=20)
+    parser.add_argument("--test", choices=["full", "first1000"], default="full",
+                        help="figure6: test error on the full test set or on its exact first 1,000 images")
     args = parser.parse_args()
     if args.what == "figure6":
-        figure6(args.results, args.out or "docs/results/figure6", args.ymax)
+        figure6(args.results, args.out or "docs/results/figure6", args.ymax, args.test)
     elif args.what == "confusion":
         confusion(args.results, args.out or "docs/results/confusion")
     elif args.what == "curves":
