@@ -10,4 +10,14 @@ const char *rddp_target_cpu(void);
 int rddp_cpu_has_avx512(void);
 int rddp_cpu_has_avx2(void);
 
+/// A spin-wait hint (PAUSE on x86): lets the core's sibling and the memory system breathe
+/// while a thread polls for work.
+static inline void rddp_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif
