@@ -26,6 +26,10 @@ public final class BatchNorm: Layer {
     private var zeroedCapacity = 0
     private var addedShortcut = false      // the last training forward was relu(bn(x) + shortcut)
     private var mean = [Float]()           // batch mean used in the last training forward
+    /// `mean` where a convolution's kernel can read it (`prepareGradientSums`).
+    private let meanBuffer: UnsafeMutablePointer<Float>
+    /// The convolution producing the next `backward`'s dy has written its sums (`prepareGradientSums`).
+    private var gradientSumsComputed = false
     private var inverseStd = [Float]()
 
     public init(_ name: String, channels: Int, fusedReLU: Bool, store: ParameterStore, pool: ComputePool) {
@@ -34,6 +38,7 @@ public final class BatchNorm: Layer {
         self.store = store
         self.pool = pool
         sums = ChannelSums(channels: channels)
+        meanBuffer = .allocate(capacity: channels)
         scale = store.reserve("\(name).weight", count: channels, initializer: .constant(1))
         shift = store.reserve("\(name).bias", count: channels, initializer: .constant(0))
         runningMean = store.reserve("\(name).running_mean", count: channels, kind: .state, initializer: .constant(0))
@@ -43,6 +48,7 @@ public final class BatchNorm: Layer {
     deinit {
         sums.deallocate()
         zeroed.deallocate()
+        meanBuffer.deallocate()
     }
 
     private func label(shortcut: Bool) -> String {
@@ -73,12 +79,26 @@ public final class BatchNorm: Layer {
         try backward(dy, shortcutGradient: nil)
     }
 
+    /// For the stride-1 backward-data convolution that will produce this layer's next `dy`
+    /// (of `shape`): where and how to write the sums backward needs (see `Conv3x3GradientSums`).
+    /// The next `backward` then uses them instead of reading dy and x once more.
+    public func prepareGradientSums(shape: [Int]) -> Conv3x3GradientSums {
+        guard let x = input, output != nil else { preconditionFailure("gradient sums without a training forward") }
+        precondition(shape == x.shape, "gradient of shape \(shape) for a batch norm of input \(x.shape)")
+        gradientSumsComputed = true
+        return Conv3x3GradientSums(input: UnsafePointer(x.pointer), mean: UnsafePointer(meanBuffer),
+                                   zeroed: fusedReLU || addedShortcut ? UnsafePointer(zeroed) : nil,
+                                   sums: sums.reserve(batch: x.shape[0]))
+    }
+
     /// After a forward with a shortcut, `shortcutGradient` receives the gradient that flows into the
     /// shortcut (the output gradient masked by the ReLU), written in the same pass as the input gradient.
     public func backward(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
         precondition((shortcutGradient != nil) == addedShortcut, "shortcutGradient goes with a forward that added a shortcut")
-        return try pool.measure("\(label(shortcut: addedShortcut)) backward", bytes: Double(dy.count) * backwardBytesPerElement) {
-            try backwardPass(dy, shortcutGradient: shortcutGradient)
+        let computed = gradientSumsComputed
+        gradientSumsComputed = false
+        return try pool.measure("\(label(shortcut: addedShortcut)) backward", bytes: Double(dy.count) * backwardBytes(sumsComputed: computed)) {
+            try backwardPass(dy, shortcutGradient: shortcutGradient, sumsComputed: computed)
         }
     }
 
@@ -114,6 +134,7 @@ public final class BatchNorm: Layer {
                 let mu = sum[c] / m
                 let variance = max(sumSquares[c] / m - mu * mu, 0)
                 mean[c] = Float(mu)
+                meanBuffer[c] = mean[c]
                 inverseStd[c] = Float(1 / (variance + epsilon).squareRoot())
                 a[c] = gamma[c] * inverseStd[c]
                 b[c] = beta[c] - mean[c] * a[c]
@@ -176,18 +197,19 @@ public final class BatchNorm: Layer {
         }
     }
 
-    /// Read twice: dy and x as Floats, the ReLU mask as bits; written: dx (and the shortcut's gradient).
-    private var backwardBytesPerElement: Double {
-        2 * (8 + (fusedReLU || addedShortcut ? 0.125 : 0)) + 4 + (addedShortcut ? 4 : 0)
+    /// Read twice (once when the sums came with dy): dy and x as Floats, the ReLU mask as bits;
+    /// written: dx (and the shortcut's gradient).
+    private func backwardBytes(sumsComputed: Bool) -> Double {
+        (sumsComputed ? 1 : 2) * (8 + (fusedReLU || addedShortcut ? 0.125 : 0)) + 4 + (addedShortcut ? 4 : 0)
     }
 
-    private func backwardPass(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
+    private func backwardPass(_ dy: Tensor, shortcutGradient: Tensor?, sumsComputed: Bool) throws -> Tensor {
         guard let x = input, output != nil else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
         let relu = fusedReLU || addedShortcut, blocks = channels / 16
         let (xp, zp, gp) = (UnsafePointer(x.pointer), UnsafePointer(zeroed), UnsafePointer(dy.pointer))
         // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel.
-        mean.withUnsafeBufferPointer { meanBuffer in
+        if !sumsComputed { mean.withUnsafeBufferPointer { meanBuffer in
             let mp = meanBuffer.baseAddress!
             sums.compute(batch: d.n, height: d.h, pool: pool) { n, row, block in
                 var s = SIMD16<Float>(), q = SIMD16<Float>()
@@ -202,7 +224,7 @@ public final class BatchNorm: Layer {
                 }
                 return (s, q)
             }
-        }
+        }}
         // Parameter gradients per image, in fixed point: dbeta = sum dz, dgamma = istd * sum dz (x - mu).
         let dGamma = store.accumulator(scale), dBeta = store.accumulator(shift)
         for n in 0..<d.n {

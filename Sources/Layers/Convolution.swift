@@ -98,7 +98,9 @@ public final class Convolution: Layer {
 
     /// With `shortcutGradient` (stride 1, the input's shape), the input gradient is
     /// `conv^T(dy) + shortcutGradient`, added as the kernel stores instead of in a pass of its own.
-    public func backward(_ dy: Tensor, adding shortcutGradient: Tensor?) throws -> Tensor {
+    /// With `norm` (the batch norm whose output is this convolution's input), a stride-1 kernel also
+    /// writes the sums that batch norm's backward needs from the finished input gradient.
+    public func backward(_ dy: Tensor, adding shortcutGradient: Tensor?, summingFor norm: BatchNorm? = nil) throws -> Tensor {
         guard let x = input else { preconditionFailure("backward without a training forward") }
         let s = shape(of: x)
         let needed = Conv3x3.weightGradientScratchCount(s, pool: pool)
@@ -115,12 +117,13 @@ public final class Convolution: Layer {
         guard computesInputGradient else { return dy }
         let dx = store.gradientBuffers.take(shape: s.inputShape)
         precondition(shortcutGradient.map { $0.shape == s.inputShape } ?? true, "shortcut gradient must have the input's shape")
-        let adds = shortcutGradient == nil ? "" : " + add"
+        let gradientSums = stride == 1 ? norm?.prepareGradientSums(shape: s.inputShape) : nil
+        let adds = (shortcutGradient == nil ? "" : " + add") + (gradientSums == nil ? "" : " + bn sums")
         pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-data\(adds)",
                      flops: 2 * Double(s.macs), bytes: 4 * Double(dx.count * (shortcutGradient == nil ? 1 : 2) + dy.count)) {
             Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
                                  transposedScratch: transposed.pointer, adding: shortcutGradient.map { UnsafePointer($0.pointer) },
-                                 shape: s, pool: pool)
+                                 gradientSums: gradientSums, shape: s, pool: pool)
         }
         return dx
     }

@@ -45,10 +45,18 @@ public final class Sequential: Layer {
         return x
     }
 
+    /// A residual block whose first convolution produces the gradient of the batch norm before it
+    /// (a batch-norm layer, or the previous block's output norm) writes that batch norm's sums too.
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         var gradient = outputGradient
-        for layer in layers.reversed() {
-            let next = try layer.backward(gradient)
+        for (i, layer) in layers.enumerated().reversed() {
+            let next: Tensor
+            if let block = layer as? ResidualBlock, block.sumsInputGradient, i > 0,
+               let norm = (layers[i - 1] as? BatchNorm) ?? (layers[i - 1] as? ResidualBlock)?.outputNorm {
+                next = try block.backward(gradient, summingFor: norm)
+            } else {
+                next = try layer.backward(gradient)
+            }
             if next.storage !== gradient.storage { gradientBuffers?.give(gradient) }
             gradient = next
         }

@@ -42,14 +42,29 @@ public final class ResidualBlock: Layer {
         return y
     }
 
+    /// The batch norm that produces this block's output (its ReLU and shortcut add inside), or nil
+    /// when the option-A shortcut's add has a pass of its own.
+    public var outputNorm: BatchNorm? { identityShortcut || !residual ? secondNorm : nil }
+
+    /// The input gradient comes straight from the first convolution's stride-1 kernel (no
+    /// option-A pass after it): it can sum for the batch norm before the block (`backward(_:summingFor:)`).
+    public var sumsInputGradient: Bool { identityShortcut || (!residual && first.stride == 1) }
+
     public func backward(_ dy: Tensor) throws -> Tensor {
+        try backward(dy, summingFor: nil)
+    }
+
+    /// With `norm` (the batch norm whose output is this block's input; requires `sumsInputGradient`),
+    /// the first convolution writes the sums that batch norm's backward needs.
+    public func backward(_ dy: Tensor, summingFor norm: BatchNorm?) throws -> Tensor {
+        precondition(norm == nil || sumsInputGradient, "only a block whose first convolution has stride 1 and no option-A add sums")
         if identityShortcut {
             let dz = buffers.take(shape: dy.shape)          // dy through the final ReLU: the shortcut's gradient
-            let dx = try backwardThroughBranch(dy, shortcutGradient: dz)
+            let dx = try backwardThroughBranch(dy, shortcutGradient: dz, summingFor: norm)
             buffers.give(dz)
             return dx
         }
-        guard residual else { return try backwardThroughBranch(dy) }
+        guard residual else { return try backwardThroughBranch(dy, summingFor: norm) }
         guard let y = output else { preconditionFailure("backward without forward") }
         let dz = buffers.take(shape: dy.shape)
         pool.measure("shortcut relu backward", bytes: 4 * Double(dy.count * 3)) {
@@ -66,13 +81,14 @@ public final class ResidualBlock: Layer {
     /// The branch's layers in reverse, each intermediate gradient given back once consumed
     /// (`dy` itself belongs to the caller). With an identity shortcut, the second batch norm
     /// writes the shortcut's gradient into `shortcutGradient` and the first convolution adds it.
-    private func backwardThroughBranch(_ dy: Tensor, shortcutGradient: Tensor? = nil) throws -> Tensor {
+    /// The second convolution always writes the first batch norm's sums.
+    private func backwardThroughBranch(_ dy: Tensor, shortcutGradient: Tensor? = nil, summingFor norm: BatchNorm? = nil) throws -> Tensor {
         let d1 = try secondNorm.backward(dy, shortcutGradient: shortcutGradient)
-        let d2 = try second.backward(d1)
+        let d2 = try second.backward(d1, adding: nil, summingFor: firstNorm)
         buffers.give(d1)
         let d3 = try firstNorm.backward(d2)
         buffers.give(d2)
-        let dx = try first.backward(d3, adding: shortcutGradient)
+        let dx = try first.backward(d3, adding: shortcutGradient, summingFor: norm)
         buffers.give(d3)
         return dx
     }

@@ -16,20 +16,23 @@ extension Conv3x3 {
     /// dx = d(loss)/d(input), overwritten; plus `adding` (an identity shortcut's gradient, same
     /// shape as dx) when given, added as the stride-1 kernel stores. `transposedScratch` holds
     /// `9 * Cin * Cout` floats. Requires Cin to be a multiple of 16 (the first layer's input
-    /// gradient is never needed).
+    /// gradient is never needed). With `gradientSums` (stride 1), the batch norm before this
+    /// convolution gets its backward sums of dx from the kernel (see `Conv3x3GradientSums`).
     public static func backwardData(
         outputGradient dy: UnsafePointer<Float>, weights w: UnsafePointer<Float>,
         inputGradient dx: UnsafeMutablePointer<Float>, transposedScratch wt: UnsafeMutablePointer<Float>,
-        adding shortcutGradient: UnsafePointer<Float>? = nil, shape s: Conv3x3Shape, pool: ComputePool
+        adding shortcutGradient: UnsafePointer<Float>? = nil, gradientSums: Conv3x3GradientSums? = nil,
+        shape s: Conv3x3Shape, pool: ComputePool
     ) {
         precondition(s.inChannels % 16 == 0, "backward-data needs input channels in multiples of 16")
         precondition(shortcutGradient == nil || s.stride == 1, "an added gradient needs stride 1")
+        precondition(gradientSums == nil || s.stride == 1, "gradient sums need stride 1")
         if s.stride == 1 {
             transposeWeights(w, into: wt, inChannels: s.inChannels, outChannels: s.outChannels, flip: true)
             let reversed = Conv3x3Shape(batch: s.batch, height: s.outHeight, width: s.outWidth,
                                         inChannels: s.outChannels, outChannels: s.inChannels, stride: 1)
             forward(input: dy, weights: wt, output: dx, shape: reversed,
-                    epilogue: shortcutGradient.map { Conv3x3Epilogue(adding: $0) }, pool: pool)
+                    epilogue: shortcutGradient.map { Conv3x3Epilogue(adding: $0) }, gradientSums: gradientSums, pool: pool)
             return
         }
         transposeWeights(w, into: wt, inChannels: s.inChannels, outChannels: s.outChannels, flip: false)

@@ -96,16 +96,20 @@ public enum Conv3x3 {
     /// are written there for the batch norm that follows, from each output row while it is still
     /// in L1 (saving batch norm a pass over memory): every row summed pixel by pixel in Float, the
     /// rows in Double, the order `ChannelSums` uses, so the statistics are bitwise the same.
+    ///
+    /// With `gradientSums` (backward-data feeding a batch norm's backward), the sums that batch
+    /// norm's backward needs are taken from each finished row the same way (see `Conv3x3GradientSums`).
     public static func forward(
         input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
         shape s: Conv3x3Shape, epilogue: Conv3x3Epilogue? = nil, statistics: UnsafeMutablePointer<Double>? = nil,
-        pool: ComputePool
+        gradientSums: Conv3x3GradientSums? = nil, pool: ComputePool
     ) {
         precondition(statistics == nil || epilogue == nil, "statistics are of the plain convolution output")
+        precondition(statistics == nil || gradientSums == nil, "statistics or gradient sums, not both")
         let (h, wd, cin, cout, stride) = (s.height, s.width, s.inChannels, s.outChannels, s.stride)
         let (ho, wo) = (s.outHeight, s.outWidth)
         let zero = UnsafePointer(zeroRow.pointer)
-        let io = UncheckedSendable((x, w, y, statistics))
+        let io = UncheckedSendable((x, w, y, statistics ?? gradientSums?.sums))
         let wideTiles = cin == 16 && cout == 16 && stride == 1
         pool.forEach(s.batch) { n in
             let (x, w, y, statistics) = io.value
@@ -197,7 +201,14 @@ public enum Conv3x3 {
                     }
                     ox0 += 8
                 }
-                if let imageStatistics { addRowStatistics(UnsafePointer(outRow), pixels: wo, channels: cout, into: imageStatistics) }
+                if let imageStatistics {
+                    if let gradientSums {
+                        gradientSums.addRow(UnsafePointer(outRow), offset: y.distance(to: outRow), pixels: wo, channels: cout,
+                                            into: imageStatistics)
+                    } else {
+                        addRowStatistics(UnsafePointer(outRow), pixels: wo, channels: cout, into: imageStatistics)
+                    }
+                }
             }
         }
     }
@@ -215,6 +226,49 @@ public enum Conv3x3 {
                 p += channels
             }
             let first = UnsafeMutableRawPointer(sums + block * 16), second = UnsafeMutableRawPointer(sums + channels + block * 16)
+            first.storeBytes(of: first.loadUnaligned(as: SIMD16<Double>.self) + SIMD16<Double>(s), as: SIMD16<Double>.self)
+            second.storeBytes(of: second.loadUnaligned(as: SIMD16<Double>.self) + SIMD16<Double>(q), as: SIMD16<Double>.self)
+        }
+    }
+}
+
+/// What batch norm's backward sums over its output gradient dy, per image and channel: with the
+/// ReLU after it masked in (dz = dy where the ReLU passed, else 0), `sum dz` and
+/// `sum dz * (x - mean)`. The backward-data convolution that produces dy adds each finished row
+/// while it is still in L1, in batch norm's own order (each row pixel by pixel in Float, the rows
+/// in Double), so batch norm skips a pass over dy and x and the sums are bitwise its own.
+public struct Conv3x3GradientSums: @unchecked Sendable {
+    /// Batch norm's forward input, NHWC with dy's shape.
+    public let input: UnsafePointer<Float>
+    public let mean: UnsafePointer<Float>
+    /// The ReLU's bits (see `zeroedBits16`), one UInt16 per 16 values; nil: no ReLU.
+    public let zeroed: UnsafePointer<UInt16>?
+    /// [image][2][channels]: sum dz, then sum dz * (x - mean).
+    public let sums: UnsafeMutablePointer<Double>
+
+    public init(input: UnsafePointer<Float>, mean: UnsafePointer<Float>, zeroed: UnsafePointer<UInt16>?,
+                sums: UnsafeMutablePointer<Double>) {
+        self.input = input
+        self.mean = mean
+        self.zeroed = zeroed
+        self.sums = sums
+    }
+
+    /// Adds one row of dy (`row`, at element `offset` of the tensor) to one image's `target` sums.
+    @inline(__always)
+    func addRow(_ row: UnsafePointer<Float>, offset: Int, pixels: Int, channels: Int, into target: UnsafeMutablePointer<Double>) {
+        for block in 0..<(channels / 16) {
+            var s = SIMD16<Float>(), q = s
+            let mu = load16(mean + block * 16)
+            var at = offset + block * 16
+            for _ in 0..<pixels {
+                var dz = load16(row + (at - offset))
+                if let zeroed { dz = zeroingLanes16(dz, bits: zeroed[at / 16]) }
+                s += dz
+                q.addProduct(dz, load16(input + at) - mu)
+                at += channels
+            }
+            let first = UnsafeMutableRawPointer(target + block * 16), second = UnsafeMutableRawPointer(target + channels + block * 16)
             first.storeBytes(of: first.loadUnaligned(as: SIMD16<Double>.self) + SIMD16<Double>(s), as: SIMD16<Double>.self)
             second.storeBytes(of: second.loadUnaligned(as: SIMD16<Double>.self) + SIMD16<Double>(q), as: SIMD16<Double>.self)
         }

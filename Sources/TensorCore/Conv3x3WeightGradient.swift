@@ -15,12 +15,24 @@ extension Conv3x3 {
         let parts = min(pool.threads, s.batch)
         let count = s.weightCount
         let io = UncheckedSendable((x, dy, dw, scratch))
+        // An image that fits L1 whole (the 8x8 layers) keeps the tap-by-tap order, whose Float
+        // sums go to fixed point while L1-hot instead of waiting in a 9 * Cin * Cout stage.
+        let grouped = s.inChannels % 16 == 0 && rowsPerGroup(s) < s.outHeight
         pool.forEach(parts) { part in
             let (x, dy, _, scratch) = io.value
             let partial = scratch + part * count
             partial.update(repeating: 0, count: count)
-            for n in stride(from: part, to: s.batch, by: parts) {
-                accumulateImage(n, input: x, outputGradient: dy, into: partial, shape: s)
+            if grouped {
+                // One Float accumulator block per tap and channel block: 4 * weightCount bytes.
+                let stage = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                defer { stage.deallocate() }
+                for n in stride(from: part, to: s.batch, by: parts) {
+                    accumulateImageInRowGroups(n, input: x, outputGradient: dy, stage: stage, into: partial, shape: s)
+                }
+            } else {
+                for n in stride(from: part, to: s.batch, by: parts) {
+                    accumulateImage(n, input: x, outputGradient: dy, into: partial, shape: s)
+                }
             }
         }
         let chunk = 4096
@@ -30,6 +42,58 @@ extension Conv3x3 {
                 var sum = dw[i]
                 for part in 0..<parts { sum &+= scratch[part * count + i] }
                 dw[i] = sum
+            }
+        }
+    }
+
+    /// Output rows per group in `accumulateImageInRowGroups`: the group's gradient rows and the
+    /// input rows they read fit in 32 KB (L1 holds 48 KB on the machines this was tuned on).
+    static func rowsPerGroup(_ s: Conv3x3Shape) -> Int {
+        let gradientRow = s.outWidth * s.outChannels * 4, inputRow = s.width * s.inChannels * 4
+        let rows = max(1, (32 * 1024 - 2 * inputRow) / (gradientRow + s.stride * inputRow))
+        return rows >= s.outHeight - 1 ? s.outHeight : rows
+    }
+
+    /// `accumulateImage` for Cin a multiple of 16, with the loops over taps and channel blocks
+    /// inside a loop over groups of output rows: the nine taps and all blocks reuse the group's
+    /// rows from L1 instead of streaming the whole image from L2 for each (9 * Cin/16 * Cout/16
+    /// passes). The accumulators park in `stage` (weightCount Floats) between groups and pick up
+    /// where they stopped, so each gets the same FMAs in the same order: bitwise `accumulateImage`.
+    static func accumulateImageInRowGroups(
+        _ n: Int, input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+        stage: UnsafeMutablePointer<Float>, into partial: UnsafeMutablePointer<Int64>, shape s: Conv3x3Shape
+    ) {
+        let (h, wd, cin, cout, stride) = (s.height, s.width, s.inChannels, s.outChannels, s.stride)
+        let (ho, wo) = (s.outHeight, s.outWidth)
+        let image = x + n * h * wd * cin
+        let grad = dy + n * ho * wo * cout
+        stage.update(repeating: 0, count: s.weightCount)
+        let group = rowsPerGroup(s)
+        for firstRow in Swift.stride(from: 0, to: ho, by: group) {
+            let lastRow = min(ho - 1, firstRow + group - 1)
+            for ky in 0..<3 {
+                let oyLow = max(firstRow, ky == 0 ? 1 : 0), oyHigh = min(lastRow, (h - ky) / stride)
+                for kx in 0..<3 {
+                    let oxLow = kx == 0 ? 1 : 0, oxHigh = min(wo - 1, (wd - kx) / stride)
+                    if oyLow > oyHigh || oxLow > oxHigh { continue }
+                    let tap = (ky * 3 + kx) * cin * cout
+                    for ci0 in Swift.stride(from: 0, to: cin, by: 16) {
+                        for co0 in Swift.stride(from: 0, to: cout, by: 16) {
+                            // Slot [16 ci][16 co] of this tap and block pair.
+                            let slot = stage + tap + ci0 * cout + co0 * 16
+                            accumulate16(image: image, grad: grad, sums: slot, resume: true, ci0: ci0, co0: co0,
+                                         rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
+                        }
+                    }
+                }
+            }
+        }
+        for tap in 0..<9 {
+            for ci0 in Swift.stride(from: 0, to: cin, by: 16) {
+                for co0 in Swift.stride(from: 0, to: cout, by: 16) {
+                    let offset = tap * cin * cout + ci0 * cout
+                    addFixedPoint(stage + offset + co0 * 16, rows: 16, into: partial + offset + co0, stride: cout)
+                }
             }
         }
     }
@@ -61,7 +125,7 @@ extension Conv3x3 {
                     for co0 in Swift.stride(from: 0, to: cout, by: 16) {
                         let target = tap + ci0 * cout + co0
                         if width == 16 {
-                            accumulate16(image: image, grad: grad, sums: stage, ci0: ci0, co0: co0,
+                            accumulate16(image: image, grad: grad, sums: stage, resume: false, ci0: ci0, co0: co0,
                                          rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
                             addFixedPoint(stage, rows: 16, into: target, stride: cout)
                         } else {
@@ -92,15 +156,21 @@ extension Conv3x3 {
     }
 
     /// 16 input channels x 16 output channels of one tap: 16 accumulators over one image's pixels,
-    /// stored to `sums` ([16][16]).
+    /// stored to `sums` ([16][16]); with `resume`, starting from what `sums` holds.
     @inline(__always)
     static func accumulate16(
-        image: UnsafePointer<Float>, grad: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>,
+        image: UnsafePointer<Float>, grad: UnsafePointer<Float>, sums: UnsafeMutablePointer<Float>, resume: Bool,
         ci0: Int, co0: Int, rows: ClosedRange<Int>, columns: ClosedRange<Int>, ky: Int, kx: Int, shape s: Conv3x3Shape
     ) {
         let (wd, cin, cout, stride, wo) = (s.width, s.inChannels, s.outChannels, s.stride, s.outWidth)
         var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
         var a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0
+        if resume {
+            a0 = load16(sums); a1 = load16(sums + 16); a2 = load16(sums + 32); a3 = load16(sums + 48)
+            a4 = load16(sums + 64); a5 = load16(sums + 80); a6 = load16(sums + 96); a7 = load16(sums + 112)
+            a8 = load16(sums + 128); a9 = load16(sums + 144); a10 = load16(sums + 160); a11 = load16(sums + 176)
+            a12 = load16(sums + 192); a13 = load16(sums + 208); a14 = load16(sums + 224); a15 = load16(sums + 240)
+        }
         for oy in rows {
             let inRow = image + (oy * stride + ky - 1) * wd * cin + ci0 + (kx - 1) * cin
             let gradRow = grad + oy * wo * cout + co0

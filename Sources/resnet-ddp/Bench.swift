@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also print where the time of a step goes: time, share, GFLOP/s or GB/s per operation (first thread count and model of the list).")
     var profile = false
 
+    @Flag(help: "Measure the vector unit's FP32 peak instead: a loop of independent FMAs that never touches memory, at each thread count.")
+    var peak = false
+
     @Flag(help: "Measure the ring all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), 2 and 4 workers, tcp loopback and ipc.")
     var allreduce = false
 
@@ -74,6 +77,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if allreduce { return try runAllReduce() }
+        if peak { return try runPeak() }
         if profile { return try runProfile() }
         FileHandle.standardError.write(Data("engine: \(VectorUnit.summary)\n".utf8))
         if !json {
@@ -98,6 +102,23 @@ struct Bench: ParsableCommand {
                     fflush(nil)  // show each figure as it is measured
                 }
             }
+        }
+    }
+
+    /// Median of `steps` measurements of the FMA loop per thread count.
+    func runPeak() throws {
+        FileHandle.standardError.write(Data("engine: \(VectorUnit.summary)\n".utf8))
+        if !json { print("threads   peak GFLOP/s (median)   per thread") }
+        for threadCount in try parsedThreads() {
+            _ = PeakThroughput.gigaflops(threads: threadCount, iterations: 1_000_000)   // wakes the threads
+            let samples = (0..<steps).map { _ in PeakThroughput.gigaflops(threads: threadCount) }.sorted()
+            let median = samples[samples.count / 2]
+            if json {
+                print(String(format: "{\"threads\":%d,\"peak_gflops\":%.1f}", threadCount, median))
+            } else {
+                print(String(format: "%7d   %20.1f   %10.1f", threadCount, median, median / Double(threadCount)))
+            }
+            fflush(nil)
         }
     }
 
@@ -132,17 +153,17 @@ struct Bench: ParsableCommand {
             let stepMs = r.medianSeconds * 1000
             print("\n\(r.model) \(mode.rawValue), batch \(batchSize), \(threadCount) thread(s): median step \(String(format: "%.1f", stepMs)) ms, "
                   + "\(String(format: "%.1f", r.imagesPerSecond)) images/s")
-            print("operation                                      calls  ms/step  share   GFLOP/s   GB/s")
+            print("operation                                              calls  ms/step  share   GFLOP/s   GB/s")
             var accounted = 0.0
             for (name, entry) in r.profile.sorted(by: { $0.entry.seconds > $1.entry.seconds }) {
                 let ms = entry.seconds * 1000 / Double(r.timedSteps)
                 accounted += ms
                 let gflops = entry.flops > 0 ? String(format: "%9.1f", entry.flops / entry.seconds / 1e9) : "        -"
                 let gbps = entry.bytes > 0 ? String(format: "%6.1f", entry.bytes / entry.seconds / 1e9) : "     -"
-                print(name.padding(toLength: 45, withPad: " ", startingAt: 0)
+                print(name.padding(toLength: 53, withPad: " ", startingAt: 0)
                       + String(format: " %6d  %7.2f  %4.1f%%", entry.calls / r.timedSteps, ms, 100 * ms / stepMs) + " \(gflops) \(gbps)")
             }
-            print("other (input, pooling, linear, loss; mean vs median)".padding(toLength: 45, withPad: " ", startingAt: 0)
+            print("other (input, pooling, linear, loss; mean vs median)".padding(toLength: 53, withPad: " ", startingAt: 0)
                   + String(format: "         %7.2f  %4.1f%%", stepMs - accounted, 100 * (stepMs - accounted) / stepMs))
         }
     }

@@ -31,20 +31,24 @@ import TensorCore
         }
     }
 
-    @Test func itemsAreSharedBetweenThreads() {
-        // With slow items, a second thread must take some of them (the helpers are alive).
+    @Test func twoItemsRunAtTheSameTimeOnTwoThreads() {
+        // Item 0 waits (up to 60 s, to stay finite under a loaded machine) for item 1 to start:
+        // that only happens if another thread runs it meanwhile, as helper or Dispatch fallback.
         let pool = ComputePool(threads: 2)
-        let caller = pthread_self()
-        let others = Tally(1)
-        for _ in 0..<20 {
-            pool.forEach(16) { _ in
-                if pthread_equal(pthread_self(), caller) == 0 { others.mark(0) }
-                var x = 1.0
-                for _ in 0..<200_000 { x = x * 1.000001 + 1e-9 }
-                precondition(x > 0)
+        let threads = Mutex<[Int: pthread_t]>([:])
+        let secondStarted = Tally(1)
+        pool.forEach(2) { i in
+            threads.withLock { $0[i] = pthread_self() }
+            if i == 1 {
+                secondStarted.mark(0)
+                return
             }
+            let deadline = DispatchTime.now().uptimeNanoseconds + 60_000_000_000
+            while secondStarted.counts[0] == 0 && DispatchTime.now().uptimeNanoseconds < deadline { sched_yield() }
         }
-        #expect(others.counts[0] > 0)
+        let seen = threads.withLock { $0 }
+        #expect(secondStarted.counts[0] == 1)
+        if let first = seen[0], let second = seen[1] { #expect(pthread_equal(first, second) == 0) }
     }
 
     @Test func concurrentPoolsAndNestedLoopsRunEveryItemOnce() {

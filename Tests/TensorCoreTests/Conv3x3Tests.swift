@@ -18,6 +18,30 @@ private let shapes: [Conv3x3Shape] = [
     Conv3x3Shape(batch: 9, height: 4, width: 4, inChannels: 32, outChannels: 16, stride: 1),
 ]
 
+/// Per image and output channel of `s`'s output, `sum value` and `sum value * factor` in batch
+/// norm's order: each row pixel by pixel in Float, the rows in Double ([image][2][channels]).
+/// The closures take the element's index in the NHWC output and its channel.
+private func batchNormOrderSums(_ s: Conv3x3Shape, value: (Int, Int) -> Float, factor: (Int, Int) -> Float) -> [Double] {
+    let c = s.outChannels
+    var sums = [Double](repeating: 0, count: s.batch * 2 * c)
+    for n in 0..<s.batch {
+        for channel in 0..<c {
+            for row in 0..<s.outHeight {
+                var first: Float = 0, second: Float = 0
+                for column in 0..<s.outWidth {
+                    let i = ((n * s.outHeight + row) * s.outWidth + column) * c + channel
+                    let v = value(i, channel)
+                    first += v
+                    second = second.addingProduct(v, factor(i, channel))
+                }
+                sums[n * 2 * c + channel] += Double(first)
+                sums[n * 2 * c + c + channel] += Double(second)
+            }
+        }
+    }
+    return sums
+}
+
 @Suite struct Conv3x3Tests {
     @Test(arguments: shapes, [1, 2])
     func forwardMatchesNaive(shape s: Conv3x3Shape, threads: Int) {
@@ -49,26 +73,50 @@ private let shapes: [Conv3x3Shape] = [
         let y = Tensor(shape: s.outputShape)
         var statistics = [Double](repeating: .nan, count: s.batch * 2 * s.outChannels)
         Conv3x3.forward(input: x, weights: w, output: y.pointer, shape: s, statistics: &statistics, pool: ComputePool(threads: 2))
-        let out = y.toArray(), c = s.outChannels
-        var expected = [Double](repeating: 0, count: statistics.count)
-        for n in 0..<s.batch {
-            for channel in 0..<c {
-                for row in 0..<s.outHeight {
-                    var sum: Float = 0, squares: Float = 0
-                    for column in 0..<s.outWidth {
-                        let v = out[((n * s.outHeight + row) * s.outWidth + column) * c + channel]
-                        sum += v
-                        squares = squares.addingProduct(v, v)
-                    }
-                    expected[n * 2 * c + channel] += Double(sum)
-                    expected[n * 2 * c + c + channel] += Double(squares)
-                }
-            }
-        }
+        let out = y.toArray()
+        let expected = batchNormOrderSums(s, value: { i, _ in out[i] }, factor: { i, _ in out[i] })
         #expect(statistics == expected, "\(s)")
         // The output itself is what the convolution gives without statistics.
         let plain = Tensor(shape: s.outputShape)
         Conv3x3.forward(input: x, weights: w, output: plain.pointer, shape: s, pool: ComputePool(threads: 1))
+        #expect(plain.toArray() == out)
+    }
+
+    /// The sums handed to batch norm's backward are bitwise what it would compute from the
+    /// finished gradient (after the epilogue's add): dz = dy masked by the ReLU bits, then per image
+    /// and channel `sum dz` and `sum dz * (x - mean)`, each row in Float pixel by pixel, rows in Double.
+    @Test(arguments: shapes.filter { $0.stride == 1 }, [false, true])
+    func gradientSumsAreBatchNormsBackwardSums(shape s: Conv3x3Shape, adding: Bool) {
+        let dy = randomArray(s.inputShape.reduce(1, *), seed: 25), w = randomArray(s.weightCount, seed: 26)
+        let count = s.outputShape.reduce(1, *), c = s.outChannels
+        let normInput = randomArray(count, seed: 27), mean = randomArray(c, seed: 28)
+        let residual = randomArray(count, seed: 29)
+        // Random ReLU bits: bit k of word v set means lane k of vector v was zeroed.
+        var generator = SplitMix64(seed: 30)
+        let zeroed = (0..<(count / 16)).map { _ in UInt16(truncatingIfNeeded: generator.next()) }
+        let y = Tensor(shape: s.outputShape)
+        var sums = [Double](repeating: .nan, count: s.batch * 2 * c)
+        sums.withUnsafeMutableBufferPointer { sums in
+            normInput.withUnsafeBufferPointer { x in mean.withUnsafeBufferPointer { mu in zeroed.withUnsafeBufferPointer { bits in
+                residual.withUnsafeBufferPointer { r in
+                    let target = Conv3x3GradientSums(input: x.baseAddress!, mean: mu.baseAddress!, zeroed: bits.baseAddress!,
+                                                     sums: sums.baseAddress!)
+                    Conv3x3.forward(input: dy, weights: w, output: y.pointer, shape: s,
+                                    epilogue: adding ? Conv3x3Epilogue(adding: r.baseAddress!) : nil,
+                                    gradientSums: target, pool: ComputePool(threads: 2))
+                }
+            }}}
+        }
+        let out = y.toArray()
+        let expected = batchNormOrderSums(s, value: { i, _ in (zeroed[i / 16] >> (i % 16)) & 1 == 1 ? 0 : out[i] },
+                                          factor: { i, channel in normInput[i] - mean[channel] })
+        #expect(sums == expected, "\(s)")
+        // The gradient itself is what the convolution gives without sums.
+        let plain = Tensor(shape: s.outputShape)
+        residual.withUnsafeBufferPointer { r in
+            Conv3x3.forward(input: dy, weights: w, output: plain.pointer, shape: s,
+                            epilogue: adding ? Conv3x3Epilogue(adding: r.baseAddress!) : nil, pool: ComputePool(threads: 1))
+        }
         #expect(plain.toArray() == out)
     }
 
