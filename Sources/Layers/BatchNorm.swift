@@ -86,9 +86,14 @@ public final class BatchNorm: Layer {
         guard let x = input, output != nil else { preconditionFailure("gradient sums without a training forward") }
         precondition(shape == x.shape, "gradient of shape \(shape) for a batch norm of input \(x.shape)")
         gradientSumsComputed = true
-        return Conv3x3GradientSums(input: UnsafePointer(x.pointer), mean: UnsafePointer(meanBuffer),
-                                   zeroed: fusedReLU || addedShortcut ? UnsafePointer(zeroed) : nil,
-                                   sums: sums.reserve(batch: x.shape[0]))
+        return gradientSumsTarget(x)
+    }
+
+    /// Where backward's sums over dy go, and what they need: x, the mean, the ReLU's bits.
+    private func gradientSumsTarget(_ x: Tensor) -> Conv3x3GradientSums {
+        Conv3x3GradientSums(input: UnsafePointer(x.pointer), mean: UnsafePointer(meanBuffer),
+                            zeroed: fusedReLU || addedShortcut ? UnsafePointer(zeroed) : nil,
+                            sums: sums.reserve(batch: x.shape[0]))
     }
 
     /// After a forward with a shortcut, `shortcutGradient` receives the gradient that flows into the
@@ -110,17 +115,16 @@ public final class BatchNorm: Layer {
         let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
         var a = [Float](repeating: 0, count: channels), b = a   // y = a * x + b
         if mode == .training && !statisticsComputed {
-            let xp = UnsafePointer(x.pointer)
-            sums.compute(batch: d.n, height: d.h, pool: pool) { n, row, block in
-                var s = SIMD16<Float>(), q = SIMD16<Float>()
-                var p = xp + ((n * d.h + row) * d.w) * d.c + block * 16
-                for _ in 0..<d.w {
-                    let v = load16(p)
-                    s += v
-                    q.addProduct(v, v)
-                    p += d.c
+            // What the convolution before would have handed over (`Conv3x3.forward(statistics:)`).
+            let io = UncheckedSendable((UnsafePointer(x.pointer), sums.reserve(batch: d.n)))
+            let channels = self.channels
+            pool.forEach(d.n) { n in
+                let (xp, target) = io.value
+                let imageSums = target + n * 2 * channels
+                imageSums.update(repeating: 0, count: 2 * channels)
+                for row in 0..<d.h {
+                    Conv3x3.addRowStatistics(xp + (n * d.h + row) * d.w * d.c, pixels: d.w, channels: d.c, into: imageSums)
                 }
-                return (s, q)
             }
         }
         if mode == .training {
@@ -208,23 +212,20 @@ public final class BatchNorm: Layer {
         let d = x.nhwc
         let relu = fusedReLU || addedShortcut, blocks = channels / 16
         let (xp, zp, gp) = (UnsafePointer(x.pointer), UnsafePointer(zeroed), UnsafePointer(dy.pointer))
-        // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel.
-        if !sumsComputed { mean.withUnsafeBufferPointer { meanBuffer in
-            let mp = meanBuffer.baseAddress!
-            sums.compute(batch: d.n, height: d.h, pool: pool) { n, row, block in
-                var s = SIMD16<Float>(), q = SIMD16<Float>()
-                let mu = load16(mp + block * 16)
-                var offset = ((n * d.h + row) * d.w) * d.c + block * 16
-                for _ in 0..<d.w {
-                    var dz = load16(gp + offset)
-                    if relu { dz = zeroingLanes16(dz, bits: zp[offset / 16]) }
-                    s += dz
-                    q.addProduct(dz, load16(xp + offset) - mu)
-                    offset += d.c
+        // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel,
+        // unless the convolution that produced dy wrote them (`prepareGradientSums`).
+        if !sumsComputed {
+            let target = gradientSumsTarget(x)
+            let channels = self.channels, rowLength = d.w * d.c
+            pool.forEach(d.n) { n in
+                let imageSums = target.sums + n * 2 * channels
+                imageSums.update(repeating: 0, count: 2 * channels)
+                for row in 0..<d.h {
+                    let offset = (n * d.h + row) * rowLength
+                    target.addRow(gp + offset, offset: offset, pixels: d.w, channels: d.c, into: imageSums)
                 }
-                return (s, q)
             }
-        }}
+        }
         // Parameter gradients per image, in fixed point: dbeta = sum dz, dgamma = istd * sum dz (x - mu).
         let dGamma = store.accumulator(scale), dBeta = store.accumulator(shift)
         for n in 0..<d.n {

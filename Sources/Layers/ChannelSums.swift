@@ -1,8 +1,8 @@
 import TensorCore
 
-/// Two per-channel sums of every image of an NHWC batch, `sum f` and `sum g`, in Double. Each
-/// image is summed row by row in Float (one row = 8 to 32 values) and the rows in Double; the
-/// per-image results are then combined exactly in fixed point by the caller, so nothing depends
+/// Two per-channel sums of every image of an NHWC batch, `sum f` and `sum g`, in Double, written
+/// by `Conv3x3.addRowStatistics` or `Conv3x3GradientSums.addRow` (each row in Float, the rows in
+/// Double); the per-image results are then combined exactly in fixed point, so nothing depends
 /// on how images are split over threads or workers.
 struct ChannelSums {
     let channels: Int
@@ -17,12 +17,11 @@ struct ChannelSums {
 
     func deallocate() { perImage.deallocate() }
 
-    /// `first(image) [c]` and `second(image) [c]` after `compute`.
+    /// `first(image) [c]` and `second(image) [c]` once written.
     func first(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + image * 2 * channels }
     func second(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + (image * 2 + 1) * channels }
 
-    /// The per-image buffer for `batch` images, for a producer that computes the sums itself
-    /// in the same order (the convolution before a batch norm).
+    /// The per-image buffer for `batch` images.
     mutating func reserve(batch: Int) -> UnsafeMutablePointer<Double> {
         if capacity < batch {
             perImage.deallocate()
@@ -30,32 +29,6 @@ struct ChannelSums {
             capacity = batch
         }
         return perImage
-    }
-
-    /// `row(image, y, block)` returns the two Float partial sums of one image row for one
-    /// 16-channel block.
-    mutating func compute(batch: Int, height: Int, pool: ComputePool,
-                          row: (_ image: Int, _ y: Int, _ block: Int) -> (SIMD16<Float>, SIMD16<Float>)) {
-        _ = reserve(batch: batch)
-        let blocks = channels / 16
-        let target = UncheckedSendable(perImage)
-        let channels = self.channels
-        withoutActuallyEscaping(row) { row in
-            let body = UncheckedSendable(row)
-            pool.forEach(batch) { n in
-                let out = target.value + n * 2 * channels
-                for b in 0..<blocks {
-                    var s = SIMD16<Double>(), q = SIMD16<Double>()
-                    for y in 0..<height {
-                        let (rs, rq) = body.value(n, y, b)
-                        s += SIMD16<Double>(rs)
-                        q += SIMD16<Double>(rq)
-                    }
-                    UnsafeMutableRawPointer(out + b * 16).storeBytes(of: s, as: SIMD16<Double>.self)
-                    UnsafeMutableRawPointer(out + channels + b * 16).storeBytes(of: q, as: SIMD16<Double>.self)
-                }
-            }
-        }
     }
 
     /// Batch totals as wide fixed point at `scale` (see `FixedPoint.encodeWide`):

@@ -214,8 +214,9 @@ public enum Conv3x3 {
     }
 
     /// sums[c] += sum of the row's y[., c], sums[Cout + c] += sum of y^2 (Float over the row).
-    @inline(__always)
-    static func addRowStatistics(_ row: UnsafePointer<Float>, pixels: Int, channels: Int, into sums: UnsafeMutablePointer<Double>) {
+    /// Batch norm's own forward sums use this too, so both orders are the same by construction.
+    @inlinable @inline(__always)
+    public static func addRowStatistics(_ row: UnsafePointer<Float>, pixels: Int, channels: Int, into sums: UnsafeMutablePointer<Double>) {
         for block in 0..<(channels / 16) {
             var s = SIMD16<Float>(), q = s
             var p = row + block * 16
@@ -255,8 +256,9 @@ public struct Conv3x3GradientSums: @unchecked Sendable {
     }
 
     /// Adds one row of dy (`row`, at element `offset` of the tensor) to one image's `target` sums.
-    @inline(__always)
-    func addRow(_ row: UnsafePointer<Float>, offset: Int, pixels: Int, channels: Int, into target: UnsafeMutablePointer<Double>) {
+    /// Batch norm's own backward sums use this too, so both orders are the same by construction.
+    @inlinable @inline(__always)
+    public func addRow(_ row: UnsafePointer<Float>, offset: Int, pixels: Int, channels: Int, into target: UnsafeMutablePointer<Double>) {
         for block in 0..<(channels / 16) {
             var s = SIMD16<Float>(), q = s
             let mu = load16(mean + block * 16)
