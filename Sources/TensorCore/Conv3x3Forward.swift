@@ -1,8 +1,8 @@
-/// Direct 3x3 convolution kernels with SIMD16 accumulators (see DESIGN.md, engine notes):
-/// eight output pixels times one 16-channel output block live in eight registers, and every
-/// input channel adds `broadcast(x[ci]) * w[tap][ci][block]` to each of them.
+/// Direct 3x3 convolution kernels with SIMD16 accumulators (see DESIGN.md, engine notes, and
+/// Conv3x3Tiles.swift for the forward tiles).
 public enum Conv3x3 {
-    /// Eight-pixel dot products: `acc[p] += sum_c p_p[c] * w[c * wStride ..< +16]`.
+    /// Eight-pixel dot products, `acc[p] += sum_c p_p[c] * w[c * wStride ..< +16]`: the strided
+    /// backward-data scatter's tile.
     @inline(__always)
     static func dot8(
         _ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>, _ p3: UnsafePointer<Float>,
@@ -26,71 +26,12 @@ public enum Conv3x3 {
         }
     }
 
-    /// Eight-pixel dot products over two 16-channel output blocks at once: 16 accumulators, so
-    /// each broadcast input feeds two FMAs and enough independent sums are in flight to keep two
-    /// FMA units busy (CPUs with two 512-bit FMA ports need 8 or more in flight).
-    /// The arithmetic of every accumulator is the same as `dot8`'s, so results are bitwise equal.
-    @inline(__always)
-    static func dot8x2(
-        _ p0: UnsafePointer<Float>, _ p1: UnsafePointer<Float>, _ p2: UnsafePointer<Float>, _ p3: UnsafePointer<Float>,
-        _ p4: UnsafePointer<Float>, _ p5: UnsafePointer<Float>, _ p6: UnsafePointer<Float>, _ p7: UnsafePointer<Float>,
-        weights: UnsafePointer<Float>, weightStride: Int, count: Int,
-        _ a0: inout SIMD16<Float>, _ a1: inout SIMD16<Float>, _ a2: inout SIMD16<Float>, _ a3: inout SIMD16<Float>,
-        _ a4: inout SIMD16<Float>, _ a5: inout SIMD16<Float>, _ a6: inout SIMD16<Float>, _ a7: inout SIMD16<Float>,
-        _ b0: inout SIMD16<Float>, _ b1: inout SIMD16<Float>, _ b2: inout SIMD16<Float>, _ b3: inout SIMD16<Float>,
-        _ b4: inout SIMD16<Float>, _ b5: inout SIMD16<Float>, _ b6: inout SIMD16<Float>, _ b7: inout SIMD16<Float>
-    ) {
-        var w = weights
-        for c in 0..<count {
-            let wa = load16(w), wb = load16(w + 16)
-            var x = SIMD16<Float>(repeating: p0[c]); a0.addProduct(x, wa); b0.addProduct(x, wb)
-            x = SIMD16(repeating: p1[c]); a1.addProduct(x, wa); b1.addProduct(x, wb)
-            x = SIMD16(repeating: p2[c]); a2.addProduct(x, wa); b2.addProduct(x, wb)
-            x = SIMD16(repeating: p3[c]); a3.addProduct(x, wa); b3.addProduct(x, wb)
-            x = SIMD16(repeating: p4[c]); a4.addProduct(x, wa); b4.addProduct(x, wb)
-            x = SIMD16(repeating: p5[c]); a5.addProduct(x, wa); b5.addProduct(x, wb)
-            x = SIMD16(repeating: p6[c]); a6.addProduct(x, wa); b6.addProduct(x, wb)
-            x = SIMD16(repeating: p7[c]); a7.addProduct(x, wa); b7.addProduct(x, wb)
-            w += weightStride
-        }
-    }
-
-    /// Sixteen consecutive pixels of 16 input channels against one 16-channel block (the
-    /// 16 -> 16 layers): pixel p reads `row[16 p ..< 16 p + 16]`, so one base register addresses
-    /// all of them. `skipFirst` / `skipLast` leave out a pixel whose tap falls outside the image:
-    /// adding nothing equals adding the zeros `dot8` reads there (an accumulator that starts at +0
-    /// never becomes -0), so results are bitwise equal to `dot8`'s.
-    @inline(__always)
-    static func dot16x1(
-        _ row: UnsafePointer<Float>, weights w: UnsafePointer<Float>, skipFirst: Bool, skipLast: Bool,
-        _ a: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>),
-        _ b: inout (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)
-    ) {
-        for c in 0..<16 {
-            let wv = load16(w + c * 16)
-            if !skipFirst { a.0.addProduct(SIMD16(repeating: row[c]), wv) }
-            a.1.addProduct(SIMD16(repeating: row[16 + c]), wv)
-            a.2.addProduct(SIMD16(repeating: row[32 + c]), wv)
-            a.3.addProduct(SIMD16(repeating: row[48 + c]), wv)
-            a.4.addProduct(SIMD16(repeating: row[64 + c]), wv)
-            a.5.addProduct(SIMD16(repeating: row[80 + c]), wv)
-            a.6.addProduct(SIMD16(repeating: row[96 + c]), wv)
-            a.7.addProduct(SIMD16(repeating: row[112 + c]), wv)
-            b.0.addProduct(SIMD16(repeating: row[128 + c]), wv)
-            b.1.addProduct(SIMD16(repeating: row[144 + c]), wv)
-            b.2.addProduct(SIMD16(repeating: row[160 + c]), wv)
-            b.3.addProduct(SIMD16(repeating: row[176 + c]), wv)
-            b.4.addProduct(SIMD16(repeating: row[192 + c]), wv)
-            b.5.addProduct(SIMD16(repeating: row[208 + c]), wv)
-            b.6.addProduct(SIMD16(repeating: row[224 + c]), wv)
-            if !skipLast { b.7.addProduct(SIMD16(repeating: row[240 + c]), wv) }
-        }
-    }
-
     /// y = conv(x, w). `x`: input NHWC, `w`: [3][3][Cin][Cout], `y`: output NHWC (overwritten).
     /// With an `epilogue`, each output vector is finished before it is stored (see `Conv3x3Epilogue`).
     /// Tiles: 16 pixels x 16 channels for the 16 -> 16 stride-1 layers, 8 pixels x 32 channels
-    /// where Cout allows, 8 pixels x 16 channels for the rest; every tile gives the same bits.
+    /// where Cout allows, 8 pixels x 16 channels for the rest; stride-1 tiles of 8 or 16 pixels
+    /// broadcast each input value once per kernel row, the others take `tapRow8General`. Every
+    /// tile gives the same bits.
     ///
     /// With `statistics` ([image][2][Cout] Doubles), each image's per-channel sums of y and y^2
     /// are written there for the batch norm that follows, from each output row while it is still
@@ -145,17 +86,16 @@ public enum Conv3x3 {
                         for ky in 0..<3 {
                             let iy = oy + ky - 1
                             if iy < 0 || iy >= h { continue }
-                            for kx in 0..<3 {
-                                // Pixel p of this tap reads input column ox0 + p + kx - 1.
-                                let row = image + (iy * wd + ox0 + kx - 1) * 16
-                                let taps = w + (ky * 3 + kx) * 256
-                                if kx == 0 && ox0 == 0 {
-                                    dot16x1(row, weights: taps, skipFirst: true, skipLast: false, &a, &b)
-                                } else if kx == 2 && ox0 + 16 == wd {
-                                    dot16x1(row, weights: taps, skipFirst: false, skipLast: true, &a, &b)
-                                } else {
-                                    dot16x1(row, weights: taps, skipFirst: false, skipLast: false, &a, &b)
-                                }
+                            let row = image + (iy * wd + ox0 - 1) * 16
+                            let taps = w + ky * 3 * 256
+                            if ox0 == 0 && ox0 + 16 == wd {
+                                tapRow16x16(row, weights: taps, skipFirst: true, skipLast: true, &a, &b)
+                            } else if ox0 == 0 {
+                                tapRow16x16(row, weights: taps, skipFirst: true, skipLast: false, &a, &b)
+                            } else if ox0 + 16 == wd {
+                                tapRow16x16(row, weights: taps, skipFirst: false, skipLast: true, &a, &b)
+                            } else {
+                                tapRow16x16(row, weights: taps, skipFirst: false, skipLast: false, &a, &b)
                             }
                         }
                         let out = outRow + ox0 * 16
@@ -166,36 +106,59 @@ public enum Conv3x3 {
                 }
                 while ox0 < wo {
                     let pixels = min(8, wo - ox0)
+                    // Stride 1 and a full tile: the 10 input columns are consecutive and each is
+                    // broadcast once per kernel row.
+                    let reuse = stride == 1 && pixels == 8
+                    // The network's stride-2 layers: 16 -> 32 and 32 -> 64, even widths, full tiles.
+                    let stride2Pair = stride == 2 && pixels == 8 && wd % 2 == 0
+                        && ((cin, cout) == (16, 32) || (cin, cout) == (32, 64))
+                    let (first, last) = (ox0 == 0, ox0 + 8 == wd)
                     var block = 0
                     while block < cout / 16 {
-                        var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-                        var b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0
+                        let zero8 = SIMD16<Float>()
+                        var a = (zero8, zero8, zero8, zero8, zero8, zero8, zero8, zero8), b = a
                         let pair = block + 2 <= cout / 16
                         for ky in 0..<3 {
                             let iy = oy * stride + ky - 1
                             if iy < 0 || iy >= h { continue }
                             let inRow = UnsafePointer(image + iy * wd * cin)
-                            for kx in 0..<3 {
-                                @inline(__always) func pixel(_ p: Int) -> UnsafePointer<Float> {
-                                    let ix = (ox0 + p) * stride + kx - 1
-                                    return (p < pixels && ix >= 0 && ix < wd) ? inRow + ix * cin : zero
+                            let taps = w + ky * 3 * cin * cout + block * 16
+                            if reuse {
+                                let row = inRow + (ox0 - 1) * cin
+                                switch (cin, cout, pair) {
+                                case (32, 32, true): tapRow8Pair(Channels32x32.self, row, weights: taps, first: first, last: last, &a, &b)
+                                case (64, 64, true): tapRow8Pair(Channels64x64.self, row, weights: taps, first: first, last: last, &a, &b)
+                                default:
+                                    tapRow8Edges(row, weights: taps, inChannels: cin, outChannels: cout, pair: pair,
+                                                 first: first, last: last, &a, &b)
                                 }
-                                let taps = w + (ky * 3 + kx) * cin * cout + block * 16
-                                if pair {
-                                    dot8x2(pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5), pixel(6), pixel(7),
-                                           weights: taps, weightStride: cout, count: cin,
-                                           &a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7)
+                            } else if stride2Pair {
+                                let row = inRow + (2 * ox0 - 1) * cin
+                                if cin == 16 {
+                                    tapRow8Stride2Pair(Channels16x32.self, row, weights: taps, first: first, &a, &b)
                                 } else {
-                                    dot8(pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5), pixel(6), pixel(7),
-                                         weights: taps, weightStride: cout, count: cin,
-                                         &a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7)
+                                    tapRow8Stride2Pair(Channels32x64.self, row, weights: taps, first: first, &a, &b)
+                                }
+                            } else {
+                                @inline(__always) func tapPixels(_ kx: Int) -> Pixels8 {
+                                    @inline(__always) func pixel(_ p: Int) -> UnsafePointer<Float> {
+                                        let ix = (ox0 + p) * stride + kx - 1
+                                        return (p < pixels && ix >= 0 && ix < wd) ? inRow + ix * cin : zero
+                                    }
+                                    return (pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5), pixel(6), pixel(7))
+                                }
+                                let q = (tapPixels(0), tapPixels(1), tapPixels(2))
+                                if pair {
+                                    tapRow8General(q, weights: taps, inChannels: cin, outChannels: cout, pair: true, &a, &b)
+                                } else {
+                                    tapRow8General(q, weights: taps, inChannels: cin, outChannels: cout, pair: false, &a, &b)
                                 }
                             }
                         }
                         let out = outRow + ox0 * cout + block * 16
-                        store(a0, a1, a2, a3, a4, a5, a6, a7, pixels: pixels, channel: block * 16, at: out)
+                        store(a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, pixels: pixels, channel: block * 16, at: out)
                         if pair {
-                            store(b0, b1, b2, b3, b4, b5, b6, b7, pixels: pixels, channel: block * 16 + 16, at: out + 16)
+                            store(b.0, b.1, b.2, b.3, b.4, b.5, b.6, b.7, pixels: pixels, channel: block * 16 + 16, at: out + 16)
                         }
                         block += pair ? 2 : 1
                     }

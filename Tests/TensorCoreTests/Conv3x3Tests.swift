@@ -4,8 +4,10 @@ import TensorCore
 
 /// Shapes cover the network's layers (first layer with 3 input channels, stride 2 transitions,
 /// 16/32/64 channels), widths that are not a multiple of 8, and every forward tile: 16 pixels x
-/// 16 channels (16 -> 16 with width >= 16, incl. a width of exactly 16 and one of 16 + 3), 8 pixels
-/// x 32 channels (Cout 32, 64; Cout 48 also takes one 16-channel block) and 8 x 16.
+/// 16 channels (16 -> 16 with width >= 16, incl. a width of exactly 16 and one of 16 + 3); stride-1
+/// rows of 8 pixels x 32 channels (32 -> 32 and 64 -> 64 with literal counts, at the left edge, the
+/// right edge and both; Cout 48 also takes one 16-channel block); the stride-2 rows of 16 -> 32 and
+/// 32 -> 64 (even widths; an odd one takes the general tile); and the general 8 x 32 and 8 x 16.
 private let shapes: [Conv3x3Shape] = [
     Conv3x3Shape(batch: 2, height: 5, width: 35, inChannels: 16, outChannels: 16, stride: 1),
     Conv3x3Shape(batch: 2, height: 3, width: 16, inChannels: 16, outChannels: 16, stride: 1),
@@ -16,6 +18,11 @@ private let shapes: [Conv3x3Shape] = [
     Conv3x3Shape(batch: 2, height: 6, width: 6, inChannels: 32, outChannels: 64, stride: 2),
     Conv3x3Shape(batch: 2, height: 5, width: 11, inChannels: 64, outChannels: 64, stride: 1),
     Conv3x3Shape(batch: 9, height: 4, width: 4, inChannels: 32, outChannels: 16, stride: 1),
+    Conv3x3Shape(batch: 2, height: 3, width: 16, inChannels: 32, outChannels: 32, stride: 1),
+    Conv3x3Shape(batch: 2, height: 2, width: 8, inChannels: 64, outChannels: 64, stride: 1),
+    Conv3x3Shape(batch: 2, height: 4, width: 16, inChannels: 16, outChannels: 32, stride: 2),
+    Conv3x3Shape(batch: 2, height: 3, width: 34, inChannels: 32, outChannels: 64, stride: 2),
+    Conv3x3Shape(batch: 2, height: 3, width: 17, inChannels: 16, outChannels: 32, stride: 2),
 ]
 
 /// Per image and output channel of `s`'s output, `sum value` and `sum value * factor` in batch

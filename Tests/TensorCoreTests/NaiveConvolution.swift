@@ -6,8 +6,8 @@ enum NaiveConvolution {
         forward(x, w, s, zero: 0.0) { sum, x, w in sum + Double(x) * Double(w) }
     }
 
-    /// The kernels' order of operations in scalar Float: taps row by row, input channels
-    /// innermost, one fused multiply-add each. Every tile of the SIMD kernels gives these bits.
+    /// The kernels' order of operations in scalar Float: kernel rows, then input channels, then
+    /// the row's three taps, one fused multiply-add each. Every tile of the SIMD kernels gives these bits.
     static func forwardInKernelOrder(_ x: [Float], _ w: [Float], _ s: Conv3x3Shape) -> [Float] {
         forward(x, w, s, zero: Float(0)) { sum, x, w in sum.addingProduct(x, w) }
     }
@@ -17,14 +17,12 @@ enum NaiveConvolution {
         var y = [Sum](repeating: zero, count: s.batch * s.outHeight * s.outWidth * s.outChannels)
         for n in 0..<s.batch { for oy in 0..<s.outHeight { for ox in 0..<s.outWidth { for co in 0..<s.outChannels {
             var sum = zero
-            for ky in 0..<3 { for kx in 0..<3 {
+            for ky in 0..<3 { for ci in 0..<s.inChannels { for kx in 0..<3 {
                 let iy = oy * s.stride + ky - 1, ix = ox * s.stride + kx - 1
                 guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
-                for ci in 0..<s.inChannels {
-                    sum = add(sum, x[((n * s.height + iy) * s.width + ix) * s.inChannels + ci],
-                              w[((ky * 3 + kx) * s.inChannels + ci) * s.outChannels + co])
-                }
-            }}
+                sum = add(sum, x[((n * s.height + iy) * s.width + ix) * s.inChannels + ci],
+                          w[((ky * 3 + kx) * s.inChannels + ci) * s.outChannels + co])
+            }}}
             y[((n * s.outHeight + oy) * s.outWidth + ox) * s.outChannels + co] = sum
         }}}}
         return y
