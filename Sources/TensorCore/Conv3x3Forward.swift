@@ -1,3 +1,5 @@
+import CPUFeatures
+
 /// Direct 3x3 convolution kernels with SIMD16 accumulators (see DESIGN.md, engine notes, and
 /// Conv3x3Tiles.swift for the forward tiles).
 public enum Conv3x3 {
@@ -78,6 +80,11 @@ public enum Conv3x3 {
             }
             for oy in 0..<ho {
                 let outRow = y + ((n * ho + oy) * wo) * cout
+                // The row's second operands come from memory: ask for them before the
+                // convolution's thousands of FMAs on this row, so they are in cache when used.
+                let rowOffset = y.distance(to: outRow), rowBytes = wo * cout * 4
+                if let residual = epilogue?.residual { rddp_prefetch(residual + rowOffset, rowBytes) }
+                if let gradientSums { rddp_prefetch(gradientSums.input + rowOffset, rowBytes) }
                 var ox0 = 0
                 if wideTiles {
                     while ox0 + 16 <= wo {
