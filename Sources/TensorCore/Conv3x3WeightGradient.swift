@@ -129,16 +129,28 @@ extension Conv3x3 {
                                          rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
                             addFixedPoint(stage, rows: 16, into: target, stride: cout)
                         } else {
-                            for j in 0..<width {
-                                var acc = SIMD16<Float>()
+                            // Channels four at a time: four independent sums keep the FMA unit
+                            // busy where one would wait out each FMA's latency (the first layer, Cin 3).
+                            var j = 0
+                            while j < width {
+                                let count = min(4, width - j)
+                                var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0
                                 for oy in oyLow...oyHigh {
                                     let inRow = image + (oy * stride + ky - 1) * wd * cin + ci0 + j
                                     let gradRow = grad + oy * wo * cout + co0
                                     for ox in oxLow...oxHigh {
-                                        acc.addProduct(SIMD16(repeating: inRow[(ox * stride + kx - 1) * cin]), load16(gradRow + ox * cout))
+                                        let g = load16(gradRow + ox * cout), p = inRow + (ox * stride + kx - 1) * cin
+                                        a0.addProduct(SIMD16(repeating: p[0]), g)
+                                        if count > 1 { a1.addProduct(SIMD16(repeating: p[1]), g) }
+                                        if count > 2 { a2.addProduct(SIMD16(repeating: p[2]), g) }
+                                        if count > 3 { a3.addProduct(SIMD16(repeating: p[3]), g) }
                                     }
                                 }
-                                FixedPoint.accumulate(acc, into: target + j * cout)
+                                FixedPoint.accumulate(a0, into: target + j * cout)
+                                if count > 1 { FixedPoint.accumulate(a1, into: target + (j + 1) * cout) }
+                                if count > 2 { FixedPoint.accumulate(a2, into: target + (j + 2) * cout) }
+                                if count > 3 { FixedPoint.accumulate(a3, into: target + (j + 3) * cout) }
+                                j += count
                             }
                         }
                     }
