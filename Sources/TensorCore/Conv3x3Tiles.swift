@@ -8,7 +8,7 @@
 /// Taps outside the image add nothing, which equals adding zeros: an accumulator that starts at
 /// +0 never becomes -0.
 extension Conv3x3 {
-    public typealias Accumulators8 = (
+    typealias Accumulators8 = (
         SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>
     )
     typealias Pixels8 = (
