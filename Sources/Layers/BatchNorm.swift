@@ -170,34 +170,60 @@ public final class BatchNorm: Layer {
 
     private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float], shortcut: Tensor?, training: Bool) {
         let d = x.nhwc
-        let pixels = d.h * d.w, relu = fusedReLU || shortcut != nil, blocks = channels / 16
+        let pixels = d.h * d.w, relu = fusedReLU || shortcut != nil
         let keepsMask = relu && training
         if keepsMask && zeroedCapacity < x.count / 16 {
             zeroed.deallocate()
             zeroed = .allocate(capacity: x.count / 16)
             zeroedCapacity = x.count / 16
         }
-        let io = UncheckedSendable((x.pointer, y.pointer, shortcut.map { UnsafePointer($0.pointer) }, keepsMask ? zeroed : nil))
+        let io = UncheckedSendable((UnsafePointer(x.pointer), y.pointer, shortcut.map { UnsafePointer($0.pointer) }, keepsMask ? zeroed : nil))
+        let channels = self.channels
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 let coefficients = UncheckedSendable((a.baseAddress!, b.baseAddress!))
                 pool.forEach(d.n) { n in
                     let (xp, yp, sp, mp) = io.value
                     let (ap, bp) = coefficients.value
-                    for block in 0..<blocks {
-                        let va = load16(ap + block * 16), vb = load16(bp + block * 16)
-                        var offset = n * pixels * d.c + block * 16
-                        for _ in 0..<pixels {
-                            var v = load16(xp + offset) * va + vb
-                            if let sp { v += load16(sp + offset) }
-                            if relu { v = pointwiseMax(v, .zero) }
-                            if let mp { mp[offset / 16] = zeroedBits16(v) }
-                            store16(v, yp + offset)
-                            offset += d.c
+                    let start = n * pixels * channels
+                    // One call per variant, so that each loop compiles without branches inside.
+                    switch (sp, mp) {
+                    case let (sp?, mp?):
+                        Self.affineImage(xp, yp, shortcut: sp, zeroed: mp, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
+                    case let (sp?, nil):
+                        Self.affineImage(xp, yp, shortcut: sp, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
+                    case let (nil, mp?):
+                        Self.affineImage(xp, yp, shortcut: nil, zeroed: mp, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
+                    case (nil, nil):
+                        if relu {
+                            Self.affineImage(xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
+                        } else {
+                            Self.affineImage(xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: false)
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// `y = [relu](a * x + b [+ shortcut])` over one image, pixel after pixel: the tensors stream
+    /// through memory in order (a channel-block-major loop strides by whole pixels).
+    @inline(__always)
+    private static func affineImage(_ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>,
+                                    shortcut sp: UnsafePointer<Float>?, zeroed mp: UnsafeMutablePointer<UInt16>?,
+                                    _ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>,
+                                    start: Int, pixels: Int, channels: Int, relu: Bool) {
+        var offset = start
+        for _ in 0..<pixels {
+            for block in stride(from: 0, to: channels, by: 16) {
+                let o = offset + block
+                var v = load16(xp + o) * load16(ap + block) + load16(bp + block)
+                if let sp { v += load16(sp + o) }
+                if relu { v = pointwiseMax(v, .zero) }
+                if let mp { mp[o / 16] = zeroedBits16(v) }
+                store16(v, yp + o)
+            }
+            offset += channels
         }
     }
 
@@ -210,7 +236,7 @@ public final class BatchNorm: Layer {
     private func backwardPass(_ dy: Tensor, shortcutGradient: Tensor?, sumsComputed: Bool) throws -> Tensor {
         guard let x = input, output != nil else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
-        let relu = fusedReLU || addedShortcut, blocks = channels / 16
+        let relu = fusedReLU || addedShortcut
         let (xp, zp, gp) = (UnsafePointer(x.pointer), UnsafePointer(zeroed), UnsafePointer(dy.pointer))
         // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel,
         // unless the convolution that produced dy wrote them (`prepareGradientSums`).
@@ -258,20 +284,40 @@ public final class BatchNorm: Layer {
         pool.forEach(d.n) { n in
             let (k, c, e) = coefficients.value
             k.withUnsafeBufferPointer { kp in c.withUnsafeBufferPointer { cp in e.withUnsafeBufferPointer { ep in
-                for block in 0..<blocks {
-                    let vk = load16(kp.baseAddress! + block * 16), vc = load16(cp.baseAddress! + block * 16)
-                    let ve = load16(ep.baseAddress! + block * 16)
-                    var offset = n * pixels * d.c + block * 16
-                    for _ in 0..<pixels {
-                        var dz = load16(gp + offset)
-                        if relu { dz = zeroingLanes16(dz, bits: zp[offset / 16]) }
-                        store16(vk * dz - vc * load16(xp + offset) + ve, out.value.0 + offset)
-                        if let masked = out.value.1 { store16(dz, masked + offset) }
-                        offset += d.c
-                    }
+                let (dxp, masked) = out.value
+                let start = n * pixels * d.c
+                let (kb, cb, eb) = (kp.baseAddress!, cp.baseAddress!, ep.baseAddress!)
+                switch (relu, masked) {
+                case let (true, masked?):
+                    Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: masked, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
+                case (true, nil):
+                    Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
+                case (false, _):
+                    Self.inputGradientImage(gp, xp, zeroed: nil, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
                 }
             }}}
         }
         return dx
+    }
+
+    /// `dx = k * dz - c * x + e` over one image, pixel after pixel, with `dz` = dy masked by the
+    /// ReLU's bits (and written to `masked`, the shortcut's gradient).
+    @inline(__always)
+    private static func inputGradientImage(_ gp: UnsafePointer<Float>, _ xp: UnsafePointer<Float>,
+                                           zeroed zp: UnsafePointer<UInt16>?, _ dxp: UnsafeMutablePointer<Float>,
+                                           masked: UnsafeMutablePointer<Float>?,
+                                           _ kp: UnsafePointer<Float>, _ cp: UnsafePointer<Float>, _ ep: UnsafePointer<Float>,
+                                           start: Int, pixels: Int, channels: Int) {
+        var offset = start
+        for _ in 0..<pixels {
+            for block in stride(from: 0, to: channels, by: 16) {
+                let o = offset + block
+                var dz = load16(gp + o)
+                if let zp { dz = zeroingLanes16(dz, bits: zp[o / 16]) }
+                store16(load16(kp + block) * dz - load16(cp + block) * load16(xp + o) + load16(ep + block), dxp + o)
+                if let masked { store16(dz, masked + o) }
+            }
+            offset += channels
+        }
     }
 }

@@ -26,11 +26,11 @@ extension Conv3x3 {
                 // One Float accumulator block per tap and channel block: 4 * weightCount bytes.
                 let stage = UnsafeMutablePointer<Float>.allocate(capacity: count)
                 defer { stage.deallocate() }
-                for n in stride(from: part, to: s.batch, by: parts) {
+                for n in images(ofPart: part, parts: parts, batch: s.batch) {
                     accumulateImageInRowGroups(n, input: x, outputGradient: dy, stage: stage, into: partial, shape: s)
                 }
             } else {
-                for n in stride(from: part, to: s.batch, by: parts) {
+                for n in images(ofPart: part, parts: parts, batch: s.batch) {
                     accumulateImage(n, input: x, outputGradient: dy, into: partial, shape: s)
                 }
             }
@@ -44,6 +44,15 @@ extension Conv3x3 {
                 dw[i] = sum
             }
         }
+    }
+
+    /// A contiguous share of the batch, the last part's in descending order: `ComputePool` hands
+    /// the calling thread (part 0) items from the start and helpers items from the end, so each
+    /// thread mostly reads images whose tensors it wrote itself, still in its own cache.
+    /// The integer sums do not depend on the split.
+    static func images(ofPart part: Int, parts: Int, batch: Int) -> [Int] {
+        let range = (part * batch / parts)..<((part + 1) * batch / parts)
+        return part == parts - 1 && parts > 1 ? range.reversed() : Array(range)
     }
 
     /// Output rows per group in `accumulateImageInRowGroups`: the group's gradient rows and the

@@ -69,9 +69,11 @@ final class WorkerTeam: @unchecked Sendable {
         return microseconds * 1000
     }()
 
-    /// Generation (31 bits) | item count (16) | next unclaimed item (16), in one word: claiming
-    /// an item is a compare-and-swap that fails once the loop a helper saw is over, so a late
-    /// helper can never run an item of a loop that has already returned.
+    /// Generation (31 bits) | end of the unclaimed items (16) | start of the unclaimed items (16),
+    /// in one word: claiming an item is a compare-and-swap that fails once the loop a helper saw
+    /// is over, so a late helper can never run an item of a loop that has already returned. The
+    /// calling thread claims from the start, helpers from the end: consecutive loops then give a
+    /// thread mostly the same images, whose tensors its own cache may still hold.
     private let ticket = Atomic<Int>(0)
     /// Address of the running loop's body; valid while its loop has unclaimed or unfinished items.
     private let body = Atomic<Int>(0)
@@ -112,7 +114,7 @@ final class WorkerTeam: @unchecked Sendable {
                     wake.broadcast()
                     wake.unlock()
                 }
-                work(generation: generation, body: address)
+                work(generation: generation, body: address, fromEnd: false)
                 var polls = 0
                 while finished.load(ordering: .acquiring) < count {
                     rddp_cpu_relax()
@@ -124,13 +126,14 @@ final class WorkerTeam: @unchecked Sendable {
         return true
     }
 
-    /// Claims and runs items of loop `generation` until none are left.
-    private func work(generation: Int, body: UnsafePointer<(Int) -> Void>) {
+    /// Claims and runs items of loop `generation` until none are left, from the start or the end.
+    private func work(generation: Int, body: UnsafePointer<(Int) -> Void>, fromEnd: Bool) {
         var current = ticket.load(ordering: .acquiring)
         while current >> (2 * Self.itemBits) == generation {
-            let count = (current >> Self.itemBits) & Self.itemMask, item = current & Self.itemMask
-            guard item < count else { return }
-            let (claimed, seen) = ticket.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            let end = (current >> Self.itemBits) & Self.itemMask, start = current & Self.itemMask
+            guard start < end else { return }
+            let (item, next) = fromEnd ? (end - 1, current - (1 << Self.itemBits)) : (start, current + 1)
+            let (claimed, seen) = ticket.compareExchange(expected: current, desired: next, ordering: .acquiringAndReleasing)
             guard claimed else {
                 current = seen
                 continue
@@ -148,7 +151,7 @@ final class WorkerTeam: @unchecked Sendable {
             seen = current >> (2 * Self.itemBits)
             guard index < helpersWanted.load(ordering: .relaxed) else { continue }
             guard let address = UnsafeRawPointer(bitPattern: body.load(ordering: .relaxed)) else { continue }
-            work(generation: seen, body: address.assumingMemoryBound(to: ((Int) -> Void).self))
+            work(generation: seen, body: address.assumingMemoryBound(to: ((Int) -> Void).self), fromEnd: true)
         }
     }
 
