@@ -6,8 +6,17 @@ import PackageDescription
 // `znver4` for AVX-512 cluster nodes). Without it swiftc targets baseline SSE2
 // and the SIMD16 convolutions run several times slower.
 let targetCPU = Context.environment["RESNET_DDP_TARGET_CPU"] ?? "native"
+// LLVM tunes Intel's AVX-512 CPUs to "prefer 256-bit" vectors for code it vectorizes itself: it
+// then zeroed and copied the kernels' SIMD16 accumulator tuples in 256-bit halves, and every
+// 512-bit reload of such a tuple stalled on store forwarding. Only the explicit SIMD16 code is
+// AVX-512-heavy here, so there is no frequency reason to prefer 256 bits.
+#if arch(x86_64)
+let vectorWidthFlags = ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "-prefer-256-bit"]
+#else
+let vectorWidthFlags: [String] = []
+#endif
 let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", targetCPU]),
+    .unsafeFlags(["-target-cpu", targetCPU] + vectorWidthFlags),
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 

@@ -60,23 +60,23 @@ public enum Conv3x3 {
             let imageStatistics = statistics.map { $0 + n * 2 * cout }
             imageStatistics?.update(repeating: 0, count: 2 * cout)
             /// Stores (or finishes through the epilogue) eight pixels' vectors of one channel block.
-            @inline(__always) func store(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>, _ v3: SIMD16<Float>,
-                                         _ v4: SIMD16<Float>, _ v5: SIMD16<Float>, _ v6: SIMD16<Float>, _ v7: SIMD16<Float>,
-                                         pixels: Int, channel: Int, at out: UnsafeMutablePointer<Float>) {
+            /// The accumulators come by reference: this function is not always inlined, and eight
+            /// SIMD16 arguments by value went through the stack in pieces (5 % of a training step).
+            @inline(__always) func store(_ v: inout Accumulators8, pixels: Int, channel: Int, at out: UnsafeMutablePointer<Float>) {
                 if let epilogue {
                     let offset = y.distance(to: out)
-                    epilogue.finish(v0, v1, v2, v3, v4, v5, v6, v7, pixels: pixels, channel: channel,
+                    epilogue.finish(&v, pixels: pixels, channel: channel,
                                     residual: epilogue.residual.map { $0 + offset }, pixelStride: cout, into: out)
                     return
                 }
-                store16(v0, out)
-                if pixels > 1 { store16(v1, out + cout) }
-                if pixels > 2 { store16(v2, out + 2 * cout) }
-                if pixels > 3 { store16(v3, out + 3 * cout) }
-                if pixels > 4 { store16(v4, out + 4 * cout) }
-                if pixels > 5 { store16(v5, out + 5 * cout) }
-                if pixels > 6 { store16(v6, out + 6 * cout) }
-                if pixels > 7 { store16(v7, out + 7 * cout) }
+                store16(v.0, out)
+                if pixels > 1 { store16(v.1, out + cout) }
+                if pixels > 2 { store16(v.2, out + 2 * cout) }
+                if pixels > 3 { store16(v.3, out + 3 * cout) }
+                if pixels > 4 { store16(v.4, out + 4 * cout) }
+                if pixels > 5 { store16(v.5, out + 5 * cout) }
+                if pixels > 6 { store16(v.6, out + 6 * cout) }
+                if pixels > 7 { store16(v.7, out + 7 * cout) }
             }
             for oy in 0..<ho {
                 let outRow = y + ((n * ho + oy) * wo) * cout
@@ -106,8 +106,8 @@ public enum Conv3x3 {
                             }
                         }
                         let out = outRow + ox0 * 16
-                        store(a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, pixels: 8, channel: 0, at: out)
-                        store(b.0, b.1, b.2, b.3, b.4, b.5, b.6, b.7, pixels: 8, channel: 0, at: out + 8 * 16)
+                        store(&a, pixels: 8, channel: 0, at: out)
+                        store(&b, pixels: 8, channel: 0, at: out + 8 * 16)
                         ox0 += 16
                     }
                 }
@@ -163,9 +163,9 @@ public enum Conv3x3 {
                             }
                         }
                         let out = outRow + ox0 * cout + block * 16
-                        store(a.0, a.1, a.2, a.3, a.4, a.5, a.6, a.7, pixels: pixels, channel: block * 16, at: out)
+                        store(&a, pixels: pixels, channel: block * 16, at: out)
                         if pair {
-                            store(b.0, b.1, b.2, b.3, b.4, b.5, b.6, b.7, pixels: pixels, channel: block * 16 + 16, at: out + 16)
+                            store(&b, pixels: pixels, channel: block * 16 + 16, at: out + 16)
                         }
                         block += pair ? 2 : 1
                     }
@@ -277,25 +277,23 @@ public struct Conv3x3Epilogue: @unchecked Sendable {
 
     @inline(__always)
     func finish(
-        _ a0: SIMD16<Float>, _ a1: SIMD16<Float>, _ a2: SIMD16<Float>, _ a3: SIMD16<Float>,
-        _ a4: SIMD16<Float>, _ a5: SIMD16<Float>, _ a6: SIMD16<Float>, _ a7: SIMD16<Float>,
+        _ a: inout Conv3x3.Accumulators8,
         pixels: Int, channel: Int, residual: UnsafePointer<Float>?, pixelStride: Int, into out: UnsafeMutablePointer<Float>
     ) {
-        let affine = scale.map { (load16($0 + channel), load16(shift! + channel)) }
         @inline(__always) func store(_ acc: SIMD16<Float>, _ p: Int) {
             var v = acc
-            if let (va, vb) = affine { v = v * va + vb }
+            if let scale, let shift { v = v * load16(scale + channel) + load16(shift + channel) }
             if let residual { v += load16(residual + p * pixelStride) }
             if relu { v = pointwiseMax(v, .zero) }
             store16(v, out + p * pixelStride)
         }
-        store(a0, 0)
-        if pixels > 1 { store(a1, 1) }
-        if pixels > 2 { store(a2, 2) }
-        if pixels > 3 { store(a3, 3) }
-        if pixels > 4 { store(a4, 4) }
-        if pixels > 5 { store(a5, 5) }
-        if pixels > 6 { store(a6, 6) }
-        if pixels > 7 { store(a7, 7) }
+        store(a.0, 0)
+        if pixels > 1 { store(a.1, 1) }
+        if pixels > 2 { store(a.2, 2) }
+        if pixels > 3 { store(a.3, 3) }
+        if pixels > 4 { store(a.4, 4) }
+        if pixels > 5 { store(a.5, 5) }
+        if pixels > 6 { store(a.6, 6) }
+        if pixels > 7 { store(a.7, 7) }
     }
 }
