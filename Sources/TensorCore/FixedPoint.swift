@@ -1,3 +1,5 @@
+import CMaskBits
+
 /// Exact accumulation: per-image contributions are rounded once to fixed point and summed as
 /// integers. Integer addition is associative, so the sum is the same for any thread count, any
 /// split of the batch over workers and any reduction order: this is what makes distributed
@@ -11,27 +13,13 @@ public enum FixedPoint {
     /// to 2^23 values can be summed separately in Int64 (exactly, in any order).
     public static let wideSplit: Double = 1_099_511_627_776            // 2^40
 
-    /// Round-to-nearest via the 1.5 * 2^52 trick: exact for |x| < 2^51, vectorizes (Swift's
-    /// generic SIMD float-to-integer conversion does not).
-    @inlinable @inline(__always)
-    static func round8(_ x: SIMD8<Double>) -> SIMD8<Int64> {
-        let limit = SIMD8<Double>(repeating: 1_125_899_906_842_624)   // 2^50: saturate, never wrap
-        let magic = SIMD8<Double>(repeating: 6_755_399_441_055_744)   // 1.5 * 2^52
-        var clamped = x
-        // Element-wise: the generic pointwiseMin/Max are not inlined for SIMD8<Double>.
-        for i in 0..<8 { clamped[i] = Swift.min(Swift.max(x[i], -limit[i]), limit[i]) }
-        return unsafeBitCast(clamped + magic, to: SIMD8<Int64>.self) &- SIMD8<Int64>(repeating: 0x4338_0000_0000_0000)
-    }
-
-    /// target[0..<16] += round(v * gradientScale)
+    /// target[0..<16] += round(v * gradientScale), each product clamped to +-2^50 (saturate, never
+    /// wrap: 2^50 * 2^12 < 2^63), rounding half to even. The scale is a power of two,
+    /// so the Float product is exact and this equals rounding it in Double, in half the vector
+    /// operations (`rddp_add_fixed_point16`).
     @inlinable @inline(__always)
     public static func accumulate(_ v: SIMD16<Float>, into target: UnsafeMutablePointer<Int64>) {
-        let scale = SIMD8<Double>(repeating: gradientScale)
-        let raw = UnsafeMutableRawPointer(target)
-        let low = round8(SIMD8<Double>(v.lowHalf) * scale), high = round8(SIMD8<Double>(v.highHalf) * scale)
-        raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Int64>.self) &+ low, as: SIMD8<Int64>.self)
-        raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Int64>.self) &+ high, toByteOffset: 64,
-                       as: SIMD8<Int64>.self)
+        rddp_add_fixed_point16(v, Float(gradientScale), 1_125_899_906_842_624, target)
     }
 
     /// round(x * scale), saturating.
