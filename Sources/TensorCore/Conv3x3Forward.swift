@@ -78,19 +78,29 @@ public enum Conv3x3 {
                 if pixels > 6 { store16(v.6, out + 6 * cout) }
                 if pixels > 7 { store16(v.7, out + 7 * cout) }
             }
+            /// A tile's second operands (the residual its epilogue adds, the batch norm input the
+            /// row's gradient sums read) come from memory: each of the three kernel rows asks for a
+            /// third of them ahead of use. Asked for a whole output row at once, the requests
+            /// outnumbered the line fill buffers and stalled the kernel (8 % of its time).
+            let secondOperands = (epilogue?.residual, gradientSums?.input)
+            let prefetches = secondOperands.0 != nil || secondOperands.1 != nil
+            @inline(__always) func prefetchTilePart(_ part: Int, offset: Int, pixels: Int, channels: Int) {
+                let bytes = channels * 4
+                for p in (part * pixels / 3)..<((part + 1) * pixels / 3) {
+                    if let residual = secondOperands.0 { rddp_prefetch(residual + offset + p * cout, bytes) }
+                    if let input = secondOperands.1 { rddp_prefetch(input + offset + p * cout, bytes) }
+                }
+            }
             for oy in 0..<ho {
                 let outRow = y + ((n * ho + oy) * wo) * cout
-                // The row's second operands come from memory: ask for them before the
-                // convolution's thousands of FMAs on this row, so they are in cache when used.
-                let rowOffset = y.distance(to: outRow), rowBytes = wo * cout * 4
-                if let residual = epilogue?.residual { rddp_prefetch(residual + rowOffset, rowBytes) }
-                if let gradientSums { rddp_prefetch(gradientSums.input + rowOffset, rowBytes) }
+                let rowOffset = y.distance(to: outRow)
                 var ox0 = 0
                 if wideTiles {
                     while ox0 + 16 <= wo {
                         let zero8 = SIMD16<Float>()
                         var a = (zero8, zero8, zero8, zero8, zero8, zero8, zero8, zero8), b = a
                         for ky in 0..<3 {
+                            if prefetches { prefetchTilePart(ky, offset: rowOffset + ox0 * 16, pixels: 16, channels: 16) }
                             let iy = oy + ky - 1
                             if iy < 0 || iy >= h { continue }
                             let row = image + (iy * wd + ox0 - 1) * 16
@@ -126,6 +136,9 @@ public enum Conv3x3 {
                         var a = (zero8, zero8, zero8, zero8, zero8, zero8, zero8, zero8), b = a
                         let pair = block + 2 <= cout / 16
                         for ky in 0..<3 {
+                            if prefetches {
+                                prefetchTilePart(ky, offset: rowOffset + ox0 * cout + block * 16, pixels: pixels, channels: pair ? 32 : 16)
+                            }
                             let iy = oy * stride + ky - 1
                             if iy < 0 || iy >= h { continue }
                             let inRow = UnsafePointer(image + iy * wd * cin)
