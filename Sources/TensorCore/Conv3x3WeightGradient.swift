@@ -6,53 +6,51 @@ extension Conv3x3 {
 
     /// dw += d(loss)/d(weights) in fixed point (`FixedPoint.gradientScale`). Each image's
     /// contribution is rounded once and added as integers, so the result is exact and independent
-    /// of how images are split over threads or workers.
+    /// of how images are split over threads or workers. Images are claimed one at a time, each
+    /// thread adding into its own partial sum: a statically split batch waited for the slower
+    /// vCPU of a noisy machine.
     public static func backwardWeights(
         input x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
         weightGradient dw: UnsafeMutablePointer<Int64>, scratch: UnsafeMutablePointer<Int64>,
         shape s: Conv3x3Shape, pool: ComputePool
     ) {
-        let parts = min(pool.threads, s.batch)
+        let workers = min(pool.threads, s.batch)
         let count = s.weightCount
-        let io = UncheckedSendable((x, dy, dw, scratch))
         // An image that fits L1 whole (the 8x8 layers) keeps the tap-by-tap order, whose Float
         // sums go to fixed point while L1-hot instead of waiting in a 9 * Cin * Cout stage.
         let grouped = s.inChannels % 16 == 0 && rowsPerGroup(s) < s.outHeight
-        pool.forEach(parts) { part in
-            let (x, dy, _, scratch) = io.value
-            let partial = scratch + part * count
-            partial.update(repeating: 0, count: count)
+        // Per worker: whether its partial sum was started, and (grouped) one Float accumulator
+        // block per tap and channel block.
+        let started = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
+        started.initialize(repeating: false, count: workers)
+        let stages = UnsafeMutablePointer<Float>.allocate(capacity: grouped ? workers * count : 1)
+        defer {
+            started.deallocate()
+            stages.deallocate()
+        }
+        let io = UncheckedSendable((x, dy, dw, scratch, started, stages))
+        pool.forEachOnWorkers(s.batch) { n, worker in
+            let (x, dy, _, scratch, started, stages) = io.value
+            let partial = scratch + worker * count
+            if !started[worker] {
+                partial.update(repeating: 0, count: count)
+                started[worker] = true
+            }
             if grouped {
-                // One Float accumulator block per tap and channel block: 4 * weightCount bytes.
-                let stage = UnsafeMutablePointer<Float>.allocate(capacity: count)
-                defer { stage.deallocate() }
-                for n in images(ofPart: part, parts: parts, batch: s.batch) {
-                    accumulateImageInRowGroups(n, input: x, outputGradient: dy, stage: stage, into: partial, shape: s)
-                }
+                accumulateImageInRowGroups(n, input: x, outputGradient: dy, stage: stages + worker * count, into: partial, shape: s)
             } else {
-                for n in images(ofPart: part, parts: parts, batch: s.batch) {
-                    accumulateImage(n, input: x, outputGradient: dy, into: partial, shape: s)
-                }
+                accumulateImage(n, input: x, outputGradient: dy, into: partial, shape: s)
             }
         }
         let chunk = 4096
         pool.forEach((count + chunk - 1) / chunk) { c in
-            let (_, _, dw, scratch) = io.value
+            let (_, _, dw, scratch, started, _) = io.value
             for i in (c * chunk)..<min(count, (c + 1) * chunk) {
                 var sum = dw[i]
-                for part in 0..<parts { sum &+= scratch[part * count + i] }
+                for worker in 0..<workers where started[worker] { sum &+= scratch[worker * count + i] }
                 dw[i] = sum
             }
         }
-    }
-
-    /// A contiguous share of the batch, the last part's in descending order: `ComputePool` hands
-    /// the calling thread (part 0) items from the start and helpers items from the end, so each
-    /// thread mostly reads images whose tensors it wrote itself, still in its own cache.
-    /// The integer sums do not depend on the split.
-    static func images(ofPart part: Int, parts: Int, batch: Int) -> [Int] {
-        let range = (part * batch / parts)..<((part + 1) * batch / parts)
-        return part == parts - 1 && parts > 1 ? range.reversed() : Array(range)
     }
 
     /// Output rows per group in `accumulateImageInRowGroups`: the group's gradient rows and the

@@ -31,6 +31,37 @@ import TensorCore
         }
     }
 
+    /// Per-worker buffers rely on this: a worker index below min(threads, count), and never two
+    /// items of one worker at the same time (each item marks its worker busy while it runs).
+    @Test(arguments: [2, 3, 4])
+    func workersAreInRangeAndRunOneItemAtATime(threads: Int) {
+        let pool = ComputePool(threads: threads)
+        for count in [1, 2, 3, 7, 128] {
+            for _ in 0..<30 {
+                let workers = min(threads, count)
+                let busy = Mutex([Bool](repeating: false, count: workers))
+                let tally = Tally(count), overlaps = Tally(1), outOfRange = Tally(1)
+                pool.forEachOnWorkers(count) { item, worker in
+                    guard worker >= 0 && worker < workers else {
+                        outOfRange.mark(0)
+                        return
+                    }
+                    let wasBusy = busy.withLock { flags in
+                        defer { flags[worker] = true }
+                        return flags[worker]
+                    }
+                    if wasBusy { overlaps.mark(0) }
+                    tally.mark(item)
+                    for _ in 0..<200 { rddpTestSpin() }
+                    busy.withLock { $0[worker] = false }
+                }
+                #expect(tally.counts == [Int](repeating: 1, count: count))
+                #expect(overlaps.counts == [0])
+                #expect(outOfRange.counts == [0])
+            }
+        }
+    }
+
     @Test func twoItemsRunAtTheSameTimeOnTwoThreads() {
         // Item 0 waits (up to 60 s, to stay finite under a loaded machine) for item 1 to start:
         // that only happens if another thread runs it meanwhile, as helper or Dispatch fallback.
@@ -74,3 +105,6 @@ import TensorCore
         #expect(tally.counts.allSatisfy { $0 == 1 })
     }
 }
+
+/// A little work the optimizer cannot remove, so that items overlap in time.
+@inline(never) func rddpTestSpin() { _ = DispatchTime.now() }
