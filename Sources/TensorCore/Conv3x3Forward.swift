@@ -61,7 +61,7 @@ public enum Conv3x3 {
             imageStatistics?.update(repeating: 0, count: 2 * cout)
             /// Stores (or finishes through the epilogue) eight pixels' vectors of one channel block.
             /// The accumulators come by reference: this function is not always inlined, and eight
-            /// SIMD16 arguments by value went through the stack in pieces (5 % of a training step).
+            /// SIMD16 arguments by value went through the stack in 128-bit pieces.
             @inline(__always) func store(_ v: inout Accumulators8, pixels: Int, channel: Int, at out: UnsafeMutablePointer<Float>) {
                 if let epilogue {
                     let offset = y.distance(to: out)
