@@ -9,7 +9,10 @@ import TensorCore
 /// `ComputePool.forEach` runs on persistent helper threads that claim items: every item must run
 /// exactly once per loop, whatever the thread count, however loops follow each other, and when
 /// several pools or nested loops compete for the helpers (they fall back to Dispatch).
-@Suite struct ComputePoolTests {
+/// Serialized: `twoItemsRunAtTheSameTimeOnTwoThreads` needs a second thread to pick up its item,
+/// and this suite's other loops, run beside it, kept the helpers and Dispatch's threads busy (once
+/// for 60 s, in CI).
+@Suite(.serialized) struct ComputePoolTests {
     /// Counts how often each item ran; locked because items run on different threads.
     final class Tally: Sendable {
         let runs: Mutex<[Int]>
