@@ -116,6 +116,10 @@ public final class Coordinator: TrainingExecutor {
 
     public init(options: Options, configuration: TrainingConfiguration, log: @escaping (String) -> Void) throws {
         precondition(options.workers >= 1 && options.minWorkers >= 1, "at least one worker")
+        guard options.workers <= configuration.batchSize else {
+            throw ClusterError.configuration("--workers \(options.workers) is more than the \(configuration.batchSize) images of a batch: "
+                + "every worker needs at least one image per step")
+        }
         self.options = options
         self.configuration = configuration
         self.log = log
@@ -163,6 +167,11 @@ public final class Coordinator: TrainingExecutor {
         let deadline = monotonicSeconds() + options.rendezvousTimeout
         log("coordinator: waiting for \(options.workers) worker(s) on \(endpoint)")
         while pending.count < options.workers {
+            // A local worker that exits now (bad data, bad flags) will not join: fail at once, not
+            // after the whole rendezvous timeout.
+            if let gone = liveness().min() {
+                throw ClusterError.workerFailed("local worker (pid \(gone))", "it exited before all workers joined (its error is above)")
+            }
             _ = try next(until: deadline, timeout: options.rendezvousTimeout,
                          waitingFor: "\(options.workers - pending.count) more worker(s) to join")
         }
@@ -176,7 +185,8 @@ public final class Coordinator: TrainingExecutor {
         var pausedAt: Double?
         var lastStatus = 0.0
         while true {
-            let room = options.maxWorkers - members.count
+            // More members than images would leave a worker an empty shard.
+            let room = min(options.maxWorkers, configuration.batchSize) - members.count
             if room > 0 && !pending.isEmpty {
                 let admitted = pending.prefix(room)
                 pending.removeFirst(admitted.count)
@@ -527,6 +537,10 @@ public final class Coordinator: TrainingExecutor {
         guard Array(hello.workerID.utf8) == received.identity else {
             throw TransportError.unexpected("hello from \(source) names worker \(hello.workerID.prefix(8)), not itself")
         }
+        // Every field is checked before any of it is trusted: a hostile hello is refused, never fatal.
+        if let problem = hello.problem(validation: configuration.validation) {
+            throw TransportError.unexpected("hello from \(source) refused: \(problem)")
+        }
         if let reference = dataset ?? (members + pending).first?.hello.dataset, reference != hello.dataset {
             log("coordinator: refused worker on \(hello.host) (pid \(hello.pid)): its dataset \(hello.dataset) differs from \(reference)")
             let stop = WireMessage(WireHeader(kind: .stop, runID: runID, sender: -1),
@@ -536,9 +550,6 @@ public final class Coordinator: TrainingExecutor {
         }
         if let curve = options.curve, !(hello.publicKey.map(curve.authorized.contains) ?? false) {
             throw TransportError.unexpected("hello from \(source) announces a ring key that is not authorized")
-        }
-        guard hello.dataset.trainImages > configuration.validation else {
-            throw ClusterError.datasetMismatch("--validation \(configuration.validation) leaves no training images")
         }
         if let old = (members + pending).first(where: { $0.identity == received.identity }) {
             lose(old, reason: "it joined again")
@@ -586,6 +597,7 @@ public enum ClusterError: Error, CustomStringConvertible {
     case diverged(String)
     case stateLost(String)
     case noProgress(String)
+    case configuration(String)
 
     public var description: String {
         switch self {
@@ -594,6 +606,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case .diverged(let reason): "replicas diverged: \(reason)"
         case .stateLost(let reason): "the model state is lost: \(reason)"
         case .noProgress(let reason): "no progress: \(reason)"
+        case .configuration(let reason): reason
         }
     }
 }

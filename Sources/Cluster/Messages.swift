@@ -53,6 +53,24 @@ public enum ControlMessage {
         public var dataset: DatasetInfo
         /// The worker's CURVE public key (its ring socket's server key), when CURVE is on.
         public var publicKey: String?
+
+        /// What is wrong with this hello's fields for a run holding out `validation` images, or nil.
+        public func problem(validation: Int) -> String? {
+            let limit = 1 << 24   // images: far above CIFAR-10's 60,000, far below an allocation failure
+            if workerID.isEmpty || workerID.utf8.count > 64 { return "workerID must have 1-64 bytes" }
+            if host.isEmpty || host.utf8.count > 255 { return "host must have 1-255 bytes" }
+            if pid <= 0 { return "pid \(pid) is not a process id" }
+            if !(ringEndpoint.hasPrefix("tcp://") || ringEndpoint.hasPrefix("ipc://")) || ringEndpoint.utf8.count > 512 {
+                return "ringEndpoint must be tcp://... or ipc://... (at most 512 bytes)"
+            }
+            if dataset.fingerprint.isEmpty || dataset.fingerprint.utf8.count > 128 { return "dataset.fingerprint must have 1-128 bytes" }
+            if dataset.trainImages <= validation || dataset.trainImages > limit {
+                return "dataset.trainImages \(dataset.trainImages) must be above --validation \(validation) and at most \(limit)"
+            }
+            if dataset.testImages < 1 || dataset.testImages > limit { return "dataset.testImages \(dataset.testImages) must be 1-\(limit)" }
+            if let publicKey, publicKey.utf8.count != 40 { return "publicKey must be a 40-character Z85 key" }
+            return nil
+        }
     }
 
     public enum BatchNormMode: String, Codable, Sendable, CaseIterable {

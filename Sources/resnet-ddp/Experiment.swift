@@ -66,7 +66,9 @@ struct Experiment: ParsableCommand {
         var executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         // A rebuild during a long experiment replaces the file under us: the next run uses the new one.
         if executable.hasSuffix(" (deleted)") { executable.removeLast(" (deleted)".count) }
-        signal(SIGINT, SIG_IGN)   // the running training gets Ctrl-C, checkpoints and exits 130
+        // Each `train` runs in its own process group (Foundation's Process), so neither a terminal's
+        // Ctrl-C nor a batch system's SIGTERM reaches it: forward them; it checkpoints and exits 130.
+        let forwarder = SignalForwarder()
         for (index, (runName, depth, residual, warmup)) in runs.enumerated() {
             let directory = URL(fileURLWithPath: out).appendingPathComponent(runName).path
             var arguments = ["train", "--data", dataOptions.data, "--iterations", String(total)]
@@ -87,12 +89,15 @@ struct Experiment: ParsableCommand {
             // Frequent checkpoints: a long experiment is stopped and resumed across sittings.
             arguments += ["--checkpoint-every", "500"]
             if let threads { arguments += [workers > 0 ? "--worker-threads" : "--threads", String(threads)] }
+            arguments += ["--parent-pid", String(getpid())]   // it stops with a checkpoint if we die
             fflush(nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
-            try process.run()
-            process.waitUntilExit()
+            try forwarder.run(process)
+            if forwarder.interrupted {
+                fail("interrupted during \(runName); run the same command again to continue", code: 130)
+            }
             guard process.terminationStatus == 0 else {
                 fail("\(runName) stopped (exit status \(process.terminationStatus)); run the same command again to continue",
                      code: process.terminationStatus == 130 ? 130 : 1)

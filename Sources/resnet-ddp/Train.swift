@@ -32,10 +32,12 @@ struct Train: ParsableCommand {
     @Option(help: "Engine threads per worker. (default: cores / workers, at least 1)")
     var workerThreads: Int?
     @OptionGroup(title: "Fault tolerance (with --workers)") var membership: MembershipOptions
+    /// Set by `experiment`: stop with a checkpoint when that process ends.
+    @Option(help: .hidden) var parentPid: Int32?
 
     func validate() throws {
         if workers < 0 || workers > 64 { throw ValidationError("--workers must be between 0 and 64") }
-        if let workerThreads, workerThreads < 1 { throw ValidationError("--worker-threads must be at least 1") }
+        if let workerThreads, workerThreads < 1 || workerThreads > 256 { throw ValidationError("--worker-threads must be between 1 and 256") }
         if workers == 0 && batchnorm != .sync { throw ValidationError("--batchnorm applies to --workers runs only") }
     }
 
@@ -45,6 +47,7 @@ struct Train: ParsableCommand {
         do { run = try training.prepareRun(display: display) } catch { fail("\(error)") }
         let architecture = try run.configuration.architecture()
         let stop = StopSignal()
+        if let parentPid { stop.watchParent(parentPid) }
         if workers == 0 {
             let data: CIFAR10
             do { data = try CIFAR10.load(directory: dataOptions.data, validation: run.configuration.validation) } catch { fail("\(error)") }

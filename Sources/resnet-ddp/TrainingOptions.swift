@@ -8,6 +8,8 @@ struct PreparedRun {
     let directory: String
     let configuration: TrainingConfiguration
     let resume: Checkpoint?
+    /// Held while the run lives: a second trainer on the same directory is refused.
+    let lock: RunDirectoryLock
 }
 
 /// The flags that define a run, shared by `train` and `coordinator`. Optional so that a resumed
@@ -104,10 +106,19 @@ struct TrainingOptions: ParsableArguments {
         var configuration = try configuration()
         let directory: String
         var checkpoint: Checkpoint?
+        let lock: RunDirectoryLock
         if let resume {
             directory = resume
+            guard FileManager.default.fileExists(atPath: resume) else {
+                throw ValidationError("--resume \(resume): no such run directory")
+            }
+            lock = try RunDirectoryLock(runDirectory: resume)
             let found = try CheckpointDirectory(runDirectory: resume).latestValid()
             for warning in found.warnings { display.message("warning: \(warning)") }
+            if let iterations, iterations < found.checkpoint.step {
+                throw ValidationError("--iterations \(iterations) is below the step the run has reached (\(found.checkpoint.step) "
+                    + "in \(found.path)); a resumed run can only be extended")
+            }
             configuration = found.checkpoint.configuration
             applyAdjustable(to: &configuration)
             checkpoint = found.checkpoint
@@ -116,6 +127,7 @@ struct TrainingOptions: ParsableArguments {
         } else {
             let name = try configuration.architecture().name.lowercased()
             directory = out ?? "runs/\(name)-seed\(configuration.seed)"
+            lock = try RunDirectoryLock(runDirectory: directory)
             if !CheckpointDirectory(runDirectory: directory).files().isEmpty {
                 throw ValidationError("\(directory) already holds checkpoints of a run; continue it with --resume \(directory) "
                     + "or choose another --out")
@@ -129,7 +141,7 @@ struct TrainingOptions: ParsableArguments {
         } catch {
             throw ValidationError("cannot write to run directory \(directory): \(error.localizedDescription)")
         }
-        return PreparedRun(directory: directory, configuration: configuration, resume: checkpoint)
+        return PreparedRun(directory: directory, configuration: configuration, resume: checkpoint, lock: lock)
     }
 }
 

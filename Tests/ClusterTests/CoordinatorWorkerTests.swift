@@ -32,6 +32,17 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
             try attacker.send([frame], timeout: 10, to: "coordinator")
         }
         attacker.close()
+        // Well-formed, correctly checksummed hellos whose fields are hostile: refused, never fatal.
+        for (id, train, pid) in [("evil-1", 0, 1), ("evil-2", -3, 1), ("evil-3", 50_000, 0)] {
+            let liar = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
+            try liar.setRoutingID(Array(id.utf8))
+            try liar.connect("tcp://127.0.0.1:\(port)")
+            let json = #"{"workerID":"\#(id)","host":"h","pid":\#(pid),"ringEndpoint":"tcp://127.0.0.1:1","#
+                + #""dataset":{"fingerprint":"x","trainImages":\#(train),"testImages":10000}}"#
+            let body = withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian) { Array($0) } + Array(json.utf8)
+            try liar.send([WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: body).encoded()], timeout: 10, to: "coordinator")
+            liar.close()
+        }
 
         let workers = try (0..<2).map { _ in
             try ToolProcess(["worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
@@ -45,6 +56,9 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
         #expect(output.contains("protocol version 7"), "\(output)")
         #expect(output.contains("checksum"), "\(output)")
         #expect(output.contains("undecodable"), "\(output)")
+        #expect(output.contains("refused: dataset.trainImages 0 must be above"), "\(output)")
+        #expect(output.contains("refused: dataset.trainImages -3 must be above"), "\(output)")
+        #expect(output.contains("refused: pid 0 is not a process id"), "\(output)")
 
         let single = temporaryDirectory() + "/single"
         let (singleStatus, singleOutput) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--out", single] + common)

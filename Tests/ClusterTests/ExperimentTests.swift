@@ -22,3 +22,114 @@ import Training
         #expect(second.output.components(separatedBy: "skipped").count - 1 == 8, "\(second.output)")
     }
 }
+
+/// Processes whose command line mentions `text` (zombies have none and are not listed).
+func processes(mentioning text: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard pid != getpid(), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data, as: UTF8.self).contains(text)
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `seconds` pass; returns whether it held.
+func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
+}
+
+/// A long figure6 experiment of ResNet-8 / plain-8 in a new folder, started and past its first metrics line.
+private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
+    let out = temporaryDirectory() + "/experiment"
+    let tool = try ToolProcess(["experiment", "figure6", "--out", out, "--depths", "8", "--schedule", "short",
+                                "--iterations", "100000", "--threads", "1", "--data", realDataDirectory!])
+    let metrics = "\(out)/plain-8/metrics.jsonl"
+    let started = waitUntil(seconds: 120) { ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").contains("\"step\"") }
+    if !started { kill(tool.process.processIdentifier, SIGKILL) }
+    try #require(started, "no metrics line within 120 s: \(tool.output)")
+    return (tool, out)
+}
+
+@Suite(.serialized) struct ExperimentSignalTests {
+    /// SIGINT to `experiment` reaches its `train` child, which stops with a checkpoint; the
+    /// experiment exits 130, and no process of the run is left.
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func interruptStopsTheRunningTrainingWithACheckpoint() throws {
+        let (tool, out) = try startLongExperiment()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        kill(tool.process.processIdentifier, SIGINT)
+        let status = tool.wait(seconds: 60)
+        #expect(status == 130, "\(tool.output)")
+        #expect(waitUntil(seconds: 10) { processes(mentioning: out).isEmpty }, "left running: \(processes(mentioning: out))")
+        let checkpoint = try CheckpointDirectory(runDirectory: "\(out)/plain-8").latestValid().checkpoint
+        #expect(checkpoint.step >= 50 && checkpoint.step < 100_000)
+        #expect(tool.output.contains("interrupted"), "\(tool.output)")
+    }
+
+    /// A SIGKILLed `experiment` (a batch system's time limit, the end of a session) does not leave
+    /// its `train` running: the child notices, stops with a checkpoint and exits; while it runs, a
+    /// second trainer on the same directory is refused and told its pid.
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func killedExperimentLeavesNoTrainerAndOneWriterPerDirectory() throws {
+        let (tool, out) = try startLongExperiment()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let run = "\(out)/plain-8"
+        let trainers = processes(mentioning: run)
+        try #require(trainers.count == 1, "\(trainers)")
+        let second = try ToolProcess.run(["train", "--resume", run, "--data", realDataDirectory!], seconds: 60)
+        #expect(second.status != 0)
+        #expect(second.output.contains("in use by another trainer (pid \(trainers[0]))"), "\(second.output)")
+
+        kill(tool.process.processIdentifier, SIGKILL)
+        tool.process.waitUntilExit()
+        #expect(waitUntil(seconds: 60) { processes(mentioning: out).isEmpty }, "left running: \(processes(mentioning: out))")
+        let checkpoint = try CheckpointDirectory(runDirectory: run).latestValid().checkpoint
+        #expect(checkpoint.step >= 50 && checkpoint.step < 100_000)
+
+        // A resumed run can be extended, not cut below what it has reached; config.json stays.
+        let config = try String(contentsOfFile: "\(run)/config.json", encoding: .utf8)
+        let cut = try ToolProcess.run(["train", "--resume", run, "--iterations", "10", "--data", realDataDirectory!], seconds: 60)
+        #expect(cut.status != 0)
+        #expect(cut.output.contains("--iterations 10 is below the step the run has reached"), "\(cut.output)")
+        #expect(try String(contentsOfFile: "\(run)/config.json", encoding: .utf8) == config)
+    }
+}
+
+/// `train --workers` configurations that cannot work fail at once with the reason.
+@Suite(.serialized) struct LocalWorkersRefusalTests {
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func moreWorkersThanImagesIsRefused() throws {
+        let out = temporaryDirectory() + "/run"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, output) = try ToolProcess.run(["train", "--workers", "3", "--batch-size", "2", "--depth", "8", "--iterations", "2",
+                                                    "--out", out, "--data", realDataDirectory!], seconds: 60)
+        #expect(status != 0)
+        #expect(output.contains("--workers 3 is more than the 2 images of a batch"), "\(output)")
+    }
+
+    /// Workers that die at start (here: a truncated test file, which only the workers read) end
+    /// the run within seconds, not after the 120 s rendezvous.
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func workersThatFailAtStartEndTheRunAtOnce() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let data = directory + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        for index in 1...5 {
+            try FileManager.default.createSymbolicLink(atPath: "\(data)/data_batch_\(index).bin",
+                                                       withDestinationPath: realDataFile("data_batch_\(index).bin"))
+        }
+        try Data(repeating: 1, count: 1000).write(to: URL(fileURLWithPath: data + "/test_batch.bin"))
+        let started = Date()
+        let (status, output) = try ToolProcess.run(["train", "--workers", "2", "--depth", "8", "--iterations", "2",
+                                                    "--out", directory + "/run", "--data", data], seconds: 110)
+        #expect(status != 0 && status != -1, "\(output)")
+        #expect(output.contains("test_batch.bin"), "\(output)")
+        #expect(output.contains("exited before all workers joined"), "\(output)")
+        #expect(Date().timeIntervalSince(started) < 100, "waited for the rendezvous timeout")
+    }
+}

@@ -58,15 +58,28 @@ import Training
         #expect(found.warnings.count == 1 && found.warnings[0].contains("step-00000040.ckpt"))
     }
 
-    @Test func failedWriteLeavesExistingFilesIntact() throws {
-        let run = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: run) }
-        let directory = CheckpointDirectory(runDirectory: run)
-        try directory.write(sample(), keep: 3)
-        let before = try Data(contentsOf: URL(fileURLWithPath: directory.files()[0]))
-        // Writing into a directory that cannot be written: the error names the file, nothing changes.
-        #expect(throws: CheckpointError.self) { try atomicWrite(Data([1, 2, 3]), to: "/proc/resnet-ddp-no-such/x.ckpt") }
-        #expect(try Data(contentsOf: URL(fileURLWithPath: directory.files()[0])) == before)
+    /// A real full disk (a 64 KiB tmpfs, so root only): overwriting an existing checkpoint with
+    /// one that does not fit fails with the reason, and the file already saved is untouched, with
+    /// no temporary file left beside it.
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+    func fullDiskLeavesTheSavedCheckpointIntact() throws {
+        let mountPoint = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: mountPoint) }
+        let mount = try ToolProcess.run(["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint], executable: "/bin/mount", seconds: 30)
+        try #require(mount.status == 0, "mount: \(mount.output)")
+        defer { _ = try? ToolProcess.run([mountPoint], executable: "/bin/umount", seconds: 30) }
+        let directory = CheckpointDirectory(runDirectory: mountPoint)
+        let saved = try directory.write(sample(), keep: 3)
+        let before = try Data(contentsOf: URL(fileURLWithPath: saved))
+        let tooLarge = Data(repeating: 7, count: 1 << 20)
+        #expect {
+            try atomicWrite(tooLarge, to: saved)
+        } throws: { error in
+            "\(error)".contains(saved) && "\(error)".contains(String(cString: strerror(ENOSPC)))
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: saved)) == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == [(saved as NSString).lastPathComponent])
+        #expect(try CheckpointDirectory(runDirectory: mountPoint).latestValid().checkpoint == sample())
     }
 }
 
@@ -88,5 +101,17 @@ import Training
         let second = Int(bytes[secondOffset...].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
         #expect(secondOffset + 12 + second + 4 == bytes.count)
         #expect(String(decoding: bytes[(secondOffset + 12)...], as: UTF8.self).contains("train_loss"))
+    }
+}
+
+@Suite struct RunDirectoryLockTests {
+    @Test func secondLockOnTheSameDirectoryIsRefusedWithTheHoldersPid() throws {
+        let directory = temporaryDirectory() + "/run"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try RunDirectoryLock(runDirectory: directory)
+        #expect(throws: RunDirectoryLockError.held(directory, pid: String(getpid()))) { try RunDirectoryLock(runDirectory: directory) }
+        first.release()
+        let again = try RunDirectoryLock(runDirectory: directory)
+        again.release()
     }
 }

@@ -30,6 +30,19 @@ import Training
         #expect(errors.contains("--depth 21") && errors.contains("--milestones") && errors.contains("--batch-size"))
     }
 
+    /// Values that pass the form checks but could never allocate are refused with the limit.
+    @Test func absurdSizesAreBounded() {
+        var c = TrainingConfiguration()
+        c.depth = 6 * 100_000 + 2
+        c.batchSize = 1 << 40
+        let errors = c.validationErrors().joined(separator: "\n")
+        #expect(errors.contains("--depth must be at most 1202"), "\(errors)")
+        #expect(errors.contains("--batch-size must be 1-2048"), "\(errors)")
+        c.depth = 1202
+        c.batchSize = 2048
+        #expect(c.validationErrors().isEmpty)
+    }
+
     @Test func sgdUpdateMatchesPyTorchFormula() {
         // w = 1, g = 0.5, wd = 0.1, m = 0.9, lr = 0.2, two steps by hand:
         // v1 = 0.5 + 0.1 = 0.6, w1 = 1 - 0.12 = 0.88; v2 = 0.54 + 0.5 + 0.088 = 1.128, w2 = 0.88 - 0.2256 = 0.6544
