@@ -111,6 +111,9 @@ public final class Coordinator: TrainingExecutor {
     private let log: (String) -> Void
     /// Called while waiting; returns the PIDs of local worker processes that have exited.
     public var liveness: () -> Set<Int32> = { [] }
+    /// Polled while waiting for the first workers to join: true ends the wait with `interrupted`
+    /// (before any step, so nothing is lost; a pause mid-run keeps waiting for its state's sake).
+    public var shouldStop: () -> Bool = { false }
     /// Told of every membership event.
     public var onEvent: (Event) -> Void = { _ in }
 
@@ -169,6 +172,7 @@ public final class Coordinator: TrainingExecutor {
         while pending.count < options.workers {
             // A local worker that exits now (bad data, bad flags) will not join: fail at once, not
             // after the whole rendezvous timeout.
+            if shouldStop() { throw ClusterError.interrupted("while waiting for workers to join") }
             if let gone = liveness().min() {
                 throw ClusterError.workerFailed("local worker (pid \(gone))", "it exited before all workers joined (its error is above)")
             }
@@ -281,7 +285,7 @@ public final class Coordinator: TrainingExecutor {
         let (_, binary) = try reply.body(ControlMessage.Empty.self, source: member.name)
         let architecture = try configuration.architecture()
         return try FloatCoding.state(binary, parameterCount: architecture.parameterCount,
-                                     stateCount: 2 * architecture.convolutions.reduce(0) { $0 + $1.outChannels },
+                                     stateCount: architecture.stateCount,
                                      source: member.name)
     }
 
@@ -598,6 +602,7 @@ public enum ClusterError: Error, CustomStringConvertible {
     case stateLost(String)
     case noProgress(String)
     case configuration(String)
+    case interrupted(String)
 
     public var description: String {
         switch self {
@@ -607,6 +612,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case .stateLost(let reason): "the model state is lost: \(reason)"
         case .noProgress(let reason): "no progress: \(reason)"
         case .configuration(let reason): reason
+        case .interrupted(let when): "interrupted \(when)"
         }
     }
 }

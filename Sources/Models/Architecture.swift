@@ -67,6 +67,9 @@ public struct Architecture: Sendable, Equatable, Codable, CustomStringConvertibl
         return convs.reduce(0) { $0 + $1.parameters } + batchNorm + linear
     }
 
+    /// Batch-norm running statistics: a mean and a variance per output channel of every convolution.
+    public var stateCount: Int { 2 * convolutions.reduce(0) { $0 + $1.outChannels } }
+
     /// Forward multiply-accumulates per image, counting convolutions and the linear layer.
     public var macsPerImage: Int {
         convolutions.reduce(0) { $0 + $1.macs } + Self.stageChannels.last! * Self.classes

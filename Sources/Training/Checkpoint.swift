@@ -80,10 +80,23 @@ public struct Checkpoint: Sendable, Equatable {
         } catch {
             throw fail("unreadable header: \(error)")
         }
+        // A checksum proves nothing about intent: every field is checked before it sizes anything.
         let counts = [header.parameterCount, header.momentumCount, header.stateCount]
-        guard counts.allSatisfy({ $0 >= 0 }),
+        guard counts.allSatisfy({ $0 >= 0 && $0 <= data.count / 4 }),
               prefix + headerLength + counts.reduce(0, +) * 4 + 8 == data.count else {
             throw fail("payload size does not match the header's counts \(counts)")
+        }
+        guard header.step >= 0 else { throw fail("negative step \(header.step)") }
+        let problems = header.configuration.validationErrors()
+        guard problems.isEmpty else { throw fail("stored configuration is invalid: \(problems.joined(separator: "; "))") }
+        guard header.step <= header.configuration.iterations else {
+            throw fail("step \(header.step) is past the run's \(header.configuration.iterations) iterations")
+        }
+        let architecture = try header.configuration.architecture()
+        guard header.parameterCount == architecture.parameterCount, header.momentumCount == architecture.parameterCount,
+              header.stateCount == architecture.stateCount else {
+            throw fail("counts \(counts) do not fit \(architecture.name) (\(architecture.parameterCount) parameters and "
+                       + "momenta, \(architecture.stateCount) batch-norm statistics)")
         }
         var offset = prefix + headerLength
         func floats(_ count: Int) -> [Float] {
@@ -112,7 +125,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 }
 
 /// FNV-1a, 64 bit: small, dependency-free, and enough to catch corruption and truncation.
-func fnv1a64<D: DataProtocol>(_ data: D) -> UInt64 {
+public func fnv1a64<D: DataProtocol>(_ data: D) -> UInt64 {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
     for region in data.regions {
         region.withUnsafeBytes { bytes in

@@ -94,6 +94,7 @@ func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
     do {
         let coord = try Coordinator(options: options, configuration: run.configuration, log: display.message)
         coordinator = coord
+        coord.shouldStop = { stop.isSet }
         let events = EventLog(runDirectory: run.directory)
         coord.onEvent = { events.write($0) }
         try start(coord)
@@ -107,6 +108,11 @@ func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
         if !summary.finished { throw ExitCode(130) }
     } catch let exit as ExitCode {
         throw exit
+    } catch ClusterError.interrupted(let when) {
+        coordinator?.stop(reason: "interrupted")
+        finished(false)
+        display.message("interrupted \(when); nothing was trained since the last checkpoint")
+        throw ExitCode(130)
     } catch {
         coordinator?.stop(reason: "coordinator failed: \(error)")
         finished(false)

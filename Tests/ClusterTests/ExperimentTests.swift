@@ -133,3 +133,22 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
         #expect(Date().timeIntervalSince(started) < 100, "waited for the rendezvous timeout")
     }
 }
+
+@Suite struct CoordinatorInterruptTests {
+    /// Ctrl-C while the coordinator waits for workers ends it at once (exit 130), not after the
+    /// rendezvous timeout.
+    @Test(.enabled(if: resnetDDPExecutable != nil, "needs the release build"))
+    func interruptDuringRendezvousStops() throws {
+        let out = temporaryDirectory() + "/run"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let port = Int.random(in: 20_000..<60_000)
+        let tool = try ToolProcess(["coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "2", "--depth", "8",
+                                    "--iterations", "2", "--out", out, "--rendezvous-timeout", "300"])
+        let waiting = waitUntil(seconds: 60) { tool.output.contains("waiting for 2 worker(s)") }
+        if !waiting { kill(tool.process.processIdentifier, SIGKILL) }
+        try #require(waiting, "\(tool.output)")
+        kill(tool.process.processIdentifier, SIGINT)
+        #expect(tool.wait(seconds: 30) == 130, "\(tool.output)")
+        #expect(tool.output.contains("interrupted while waiting for workers to join"), "\(tool.output)")
+    }
+}

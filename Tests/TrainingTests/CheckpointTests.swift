@@ -3,9 +3,53 @@ import Testing
 import Training
 
 @Suite struct CheckpointTests {
+    /// A ResNet-8 checkpoint with made-up values (the decoder checks the counts against the net).
     private func sample() -> Checkpoint {
-        Checkpoint(configuration: smallConfiguration(iterations: 10), step: 42, parameters: [1, -2.5, 3e-7],
-                   momentum: [0, 0.5, -1], state: [0.25, 4])
+        let architecture = try! smallConfiguration(iterations: 50).architecture()
+        return Checkpoint(configuration: smallConfiguration(iterations: 50), step: 42,
+                          parameters: (0..<architecture.parameterCount).map { Float($0) * 1e-3 - 2.5 },
+                          momentum: (0..<architecture.parameterCount).map { Float($0 % 7) * 0.5 },
+                          state: (0..<architecture.stateCount).map { Float($0) * 0.25 })
+    }
+
+    /// A file with `header` as its JSON header and `payload` after it, correctly checksummed.
+    private func crafted(header: String, payload: Data) -> Data {
+        var data = Data(Checkpoint.magic)
+        withUnsafeBytes(of: Checkpoint.version.littleEndian) { data.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        data.append(payload)
+        withUnsafeBytes(of: fnv1a64(data).littleEndian) { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// Checksummed files with hostile contents are refused with the reason, never trapped on.
+    @Test func craftedContentsAreRefused() throws {
+        let valid = try sample().encoded()
+        let headerLength = Int(valid.subdata(in: 12..<16).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+        let header = String(decoding: valid.subdata(in: 16..<(16 + headerLength)), as: UTF8.self)
+        let payload = valid.subdata(in: (16 + headerLength)..<(valid.count - 8))
+        #expect(try Checkpoint.decode(crafted(header: header, payload: payload), source: "x") == sample())
+        func refusal(_ changed: String, _ payload: Data) -> String {
+            do {
+                _ = try Checkpoint.decode(crafted(header: changed, payload: payload), source: "c.ckpt")
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        let architecture = try smallConfiguration(iterations: 50).architecture()
+        let huge = String(1 << 61)
+        #expect(refusal(header.replacingOccurrences(of: "\"parameterCount\":\(architecture.parameterCount)", with: "\"parameterCount\":\(huge)"),
+                        payload).contains("payload size does not match"))
+        #expect(refusal(header.replacingOccurrences(of: "\"stateCount\":\(architecture.stateCount)", with: "\"stateCount\":-4"),
+                        payload).contains("payload size does not match"))
+        #expect(refusal(header.replacingOccurrences(of: "\"step\":42", with: "\"step\":-1"), payload).contains("negative step"))
+        #expect(refusal(header.replacingOccurrences(of: "\"step\":42", with: "\"step\":51"), payload).contains("past the run's 50"))
+        #expect(refusal(header.replacingOccurrences(of: "\"depth\":8", with: "\"depth\":14"), payload).contains("do not fit ResNet-14"))
+        #expect(refusal(header.replacingOccurrences(of: "\"depth\":8", with: "\"depth\":9"), payload).contains("configuration is invalid"))
+        // Counts moved between the arrays keep the total size but not the net's shape.
+        let moved = header.replacingOccurrences(of: "\"stateCount\":\(architecture.stateCount)", with: "\"stateCount\":\(architecture.stateCount - 1)")
+            .replacingOccurrences(of: "\"momentumCount\":\(architecture.parameterCount)", with: "\"momentumCount\":\(architecture.parameterCount + 1)")
+        #expect(refusal(moved, payload).contains("do not fit ResNet-8"))
     }
 
     @Test func roundTrip() throws {
@@ -58,20 +102,20 @@ import Training
         #expect(found.warnings.count == 1 && found.warnings[0].contains("step-00000040.ckpt"))
     }
 
-    /// A real full disk (a 64 KiB tmpfs, so root only): overwriting an existing checkpoint with
+    /// A real full disk (a 4 MiB tmpfs, so root only): overwriting an existing checkpoint with
     /// one that does not fit fails with the reason, and the file already saved is untouched, with
     /// no temporary file left beside it.
     @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
     func fullDiskLeavesTheSavedCheckpointIntact() throws {
         let mountPoint = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: mountPoint) }
-        let mount = try ToolProcess.run(["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint], executable: "/bin/mount", seconds: 30)
+        let mount = try ToolProcess.run(["-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint], executable: "/bin/mount", seconds: 30)
         try #require(mount.status == 0, "mount: \(mount.output)")
         defer { _ = try? ToolProcess.run([mountPoint], executable: "/bin/umount", seconds: 30) }
         let directory = CheckpointDirectory(runDirectory: mountPoint)
         let saved = try directory.write(sample(), keep: 3)
         let before = try Data(contentsOf: URL(fileURLWithPath: saved))
-        let tooLarge = Data(repeating: 7, count: 1 << 20)
+        let tooLarge = Data(repeating: 7, count: 8 << 20)
         #expect {
             try atomicWrite(tooLarge, to: saved)
         } throws: { error in
