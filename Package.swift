@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
         .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "Training", "Transport", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "Training", "Transport", "TensorCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "CIFAR", "TensorCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

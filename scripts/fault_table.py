@@ -18,6 +18,18 @@ def seconds(value):
     return "" if value is None else "%.2f s" % value
 
 
+text = readme.read_text()
+begin, end = "<!-- fault-table:begin -->", "<!-- fault-table:end -->"
+if begin not in text or end not in text:
+    sys.exit("fault_table: %s has no %s ... %s markers" % (readme, begin, end))
+# Every scenario the README shows must come from this run: a row whose test is gone or did not
+# report fails here instead of silently dropping out (remove a row by hand, with its test).
+shown = {line.split("|")[1].strip() for line in text.split(begin, 1)[1].split(end, 1)[0].splitlines()
+         if line.startswith("| ") and not line.startswith("| Scenario")}
+missing = sorted(shown - {r["scenario"] for r in rows})
+if missing:
+    sys.exit("fault_table: no result for %d scenario(s) shown in %s: %s" % (len(missing), readme, "; ".join(missing)))
+
 lines = [
     "| Scenario | Injected | Outcome | Final parameters | Detection | Recovery | Wall time |",
     "|---|---|---|---|---|---|---|",
@@ -30,10 +42,6 @@ for r in rows:
 stamp = "Written by `scripts/fault-suite` on %s (%d cores); detection: from the fault to the coordinator's `lost` event; " \
         "recovery: from the fault to the next completed step." % (datetime.date.today().isoformat(), os.cpu_count())
 table = "\n".join(lines)
-text = readme.read_text()
-begin, end = "<!-- fault-table:begin -->", "<!-- fault-table:end -->"
-if begin not in text or end not in text:
-    sys.exit("fault_table: %s has no %s ... %s markers" % (readme, begin, end))
 head, rest = text.split(begin, 1)
 _, tail = rest.split(end, 1)
 readme.write_text(head + begin + "\n" + table + "\n\n" + stamp + "\n" + end + tail)

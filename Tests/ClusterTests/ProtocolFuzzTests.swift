@@ -1,6 +1,7 @@
 import CIFAR
 import Cluster
 import Foundation
+import TensorCore
 import Testing
 import Training
 import Transport
@@ -22,7 +23,9 @@ struct ProtocolFuzzTests {
         // The unmutated payloads are valid messages.
         _ = try ControlPayload.decode(ControlMessage.Step.self, from: payloads[0], source: "sample")
         _ = try ControlPayload.decode(ControlMessage.Evaluate.self, from: payloads[3], source: "sample")
-        var rng = SystemRandomNumberGenerator()
+        // Seeded, so a failure is reproducible: RESNET_DDP_FUZZ_SEED=N repeats run N.
+        let seed = UInt64(ProcessInfo.processInfo.environment["RESNET_DDP_FUZZ_SEED"] ?? "") ?? 20_261_202
+        var rng = SplitMix64(seed: seed)
         var decoded = 0, rejected = 0
         let count = Int(ProcessInfo.processInfo.environment["RESNET_DDP_FUZZ_FRAMES"] ?? "") ?? 4000
         for i in 0..<count {
@@ -46,7 +49,9 @@ struct ProtocolFuzzTests {
                 rejected += 1
             }
         }
-        #expect(decoded + rejected == count && rejected > count / 2)
+        // Mostly rejected: a decoder that accepted damaged payloads would not reach this.
+        #expect(rejected > count / 2, "seed \(seed): \(rejected) of \(count) rejected")
+        #expect(decoded > 0, "seed \(seed): no damaged payload decoded (mutations too strong to test acceptance)")
     }
 
     @Test func faultPlans() throws {

@@ -70,18 +70,16 @@ import TensorCore
         // that only happens if another thread runs it meanwhile, as helper or Dispatch fallback.
         let pool = ComputePool(threads: 2)
         let threads = Mutex<[Int: pthread_t]>([:])
-        let secondStarted = Tally(1)
+        // Either item may start first (helpers claim from the end): each waits for the other.
+        let started = Tally(2)
         pool.forEach(2) { i in
             threads.withLock { $0[i] = pthread_self() }
-            if i == 1 {
-                secondStarted.mark(0)
-                return
-            }
+            started.mark(i)
             let deadline = DispatchTime.now().uptimeNanoseconds + 60_000_000_000
-            while secondStarted.counts[0] == 0 && DispatchTime.now().uptimeNanoseconds < deadline { sched_yield() }
+            while started.counts[1 - i] == 0 && DispatchTime.now().uptimeNanoseconds < deadline { sched_yield() }
         }
         let seen = threads.withLock { $0 }
-        #expect(secondStarted.counts[0] == 1)
+        #expect(started.counts == [1, 1])
         if let first = seen[0], let second = seen[1] { #expect(pthread_equal(first, second) == 0) }
     }
 
