@@ -172,28 +172,45 @@ final class NetworkNamespace {
     let hostLink: String
     let hostAddress: String
     let namespaceAddress: String
+    private var removed = false
 
     init() throws {
         let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
-        let subnet = "10.213.\(Int.random(in: 1...250))"
+        // A subnet no interface here uses: a namespace left by a killed run (or two on one
+        // machine) with the same subnet would take the route and swallow this one's replies.
+        let (_, addresses) = try ToolProcess.run(["-4", "-o", "addr", "show"], executable: ipTool!, seconds: 30)
+        let free = (1...250).filter { !addresses.contains(" 10.213.\($0).") }
+        guard let third = free.randomElement() else { throw NamespaceError(message: "every subnet 10.213.1-250.0/24 is in use") }
+        let subnet = "10.213.\(third)"
         name = "rddp-\(tag)"
         hostLink = "rh\(tag)"
         hostAddress = "\(subnet).1"
         namespaceAddress = "\(subnet).2"
         try ip("netns", "add", name)
-        try ip("link", "add", hostLink, "type", "veth", "peer", "name", "rn\(tag)")
-        try ip("link", "set", "rn\(tag)", "netns", name)
-        try ip("addr", "add", "\(hostAddress)/24", "dev", hostLink)
-        try ip("link", "set", hostLink, "up")
-        try ip("netns", "exec", name, "ip", "addr", "add", "\(namespaceAddress)/24", "dev", "rn\(tag)")
-        try ip("netns", "exec", name, "ip", "link", "set", "rn\(tag)", "up")
-        try ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+        do {
+            try ip("link", "add", hostLink, "type", "veth", "peer", "name", "rn\(tag)")
+            try ip("link", "set", "rn\(tag)", "netns", name)
+            try ip("addr", "add", "\(hostAddress)/24", "dev", hostLink)
+            try ip("link", "set", hostLink, "up")
+            try ip("netns", "exec", name, "ip", "addr", "add", "\(namespaceAddress)/24", "dev", "rn\(tag)")
+            try ip("netns", "exec", name, "ip", "link", "set", "rn\(tag)", "up")
+            try ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+        } catch {
+            remove()
+            throw error
+        }
     }
 
-    deinit {
+    /// Deletes the link and the namespace; call it where the test is done with them (a deinit
+    /// alone may run as soon as the object's last use, while workers still run inside).
+    func remove() {
+        guard !removed else { return }
+        removed = true
         try? ip("link", "del", hostLink)
         try? ip("netns", "del", name)
     }
+
+    deinit { remove() }
 
     func setLink(up: Bool) throws { try ip("link", "set", hostLink, up ? "up" : "down") }
 

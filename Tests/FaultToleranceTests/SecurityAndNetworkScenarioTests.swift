@@ -42,13 +42,19 @@ struct SecurityAndNetworkScenarioTests {
     @Test(.enabled(if: ipTool != nil || requiredByCI, "needs root and iproute2"))
     func workerCutOffByNetworkPartition() throws {
         let namespace = try NetworkNamespace()
+        defer { namespace.remove() }
         let run = FaultRun(iterations: 400)
         run.endpoint = "tcp://\(namespace.hostAddress):\(Int.random(in: 20_000..<60_000))"
         try run.startCoordinator(workers: 3)
         try run.startWorker(["--ring-host", namespace.hostAddress])
         try run.startWorker(["--ring-host", namespace.hostAddress])
         let isolated = try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
-        try #require(run.waitUntil { run.events("membership").first?["workers"] as? Int == 3 }, "\(run.coordinator!.output)")
+        // Longer than the worker's own --timeout (60 s), so that a worker that cannot reach the
+        // coordinator has said why before this gives up.
+        let joined = run.waitUntil(seconds: 90) {
+            run.events("membership").first?["workers"] as? Int == 3 || !isolated.process.isRunning
+        } && run.events("membership").first?["workers"] as? Int == 3
+        try #require(joined, "the worker in namespace \(namespace.name) did not join:\n\(isolated.output)\ncoordinator:\n\(run.coordinator!.output)")
         try namespace.setLink(up: false)
         let cut = Date()
         try #require(run.waitUntil { !run.events("lost").isEmpty }, "\(run.events)")
