@@ -189,6 +189,9 @@ public final class Worker {
                              ringSocket: ZMQSocket, faults: FaultInjector?) throws {
         let header = received.header
         let (setup, binary) = try received.body(ControlMessage.Setup.self, source: "coordinator")
+        if let problem = setup.problem(current: session?.replica.configuration) {
+            throw TransportError.malformed("the coordinator's setup: \(problem)")
+        }
         if session == nil {
             let ring = ZMQRingCommunicator(context: context, runID: header.runID, incoming: ringSocket, control: control,
                                            timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
@@ -238,10 +241,10 @@ public final class Worker {
         let session = session!
         let (command, _) = try received.body(ControlMessage.Step.self, source: "coordinator")
         guard command.step == completedSteps else {
-            throw ClusterError.diverged("asked for step \(command.step + 1) after \(completedSteps) steps")
+            throw ClusterError.diverged("asked for the step after \(command.step) steps, but this worker has done \(completedSteps)")
         }
-        for sample in command.samples where sample.index < 0 || sample.index >= session.data.train.count {
-            throw TransportError.malformed("step \(command.step + 1) names image \(sample.index) of \(session.data.train.count)")
+        if let problem = command.problem(configuration: session.replica.configuration, trainImages: session.data.train.count) {
+            throw TransportError.malformed("the coordinator's step \(command.step + 1): \(problem)")
         }
         if snapshot?.step != command.step { snapshot = (command.step, session.replica.state()) }
         session.ring.step = UInt64(command.step)

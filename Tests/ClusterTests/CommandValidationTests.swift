@@ -1,0 +1,166 @@
+import Cluster
+import Foundation
+import TestSupport
+import Testing
+import Training
+import Transport
+
+/// What a worker accepts from its coordinator: well-formed setups and steps with hostile fields
+/// are refused naming the field (they used to trap: world size 0, a missing ring endpoint,
+/// absurd state counts, an empty shard, a crop outside the padded image).
+struct CommandValidationTests {
+    static let configuration: TrainingConfiguration = {
+        var configuration = TrainingConfiguration()
+        configuration.depth = 8
+        configuration.iterations = 12
+        return configuration
+    }()
+
+    /// A valid setup of ResNet-8 for rank 0 of 1, with `change` applied to its JSON fields.
+    static func setupJSON(_ change: (inout [String: Any]) -> Void = { _ in }) throws -> [String: Any] {
+        let architecture = try configuration.architecture()
+        let encodedConfiguration = try JSONSerialization.jsonObject(with: JSONEncoder().encode(configuration))
+        var fields: [String: Any] = [
+            "nextStep": 0, "rank": 0, "worldSize": 1, "configuration": encodedConfiguration, "batchNorm": "sync",
+            "ringEndpoints": ["tcp://127.0.0.1:5000"], "parameterCount": architecture.parameterCount,
+            "stateCount": architecture.stateCount, "checkEvery": 50,
+        ]
+        change(&fields)
+        return fields
+    }
+
+    static func setup(_ change: (inout [String: Any]) -> Void = { _ in }) throws -> ControlMessage.Setup {
+        try JSONDecoder().decode(ControlMessage.Setup.self, from: JSONSerialization.data(withJSONObject: setupJSON(change)))
+    }
+
+    static func stepJSON(_ change: (inout [String: Any]) -> Void = { _ in }) -> [String: Any] {
+        let sample: [String: Any] = ["index": 3, "augmentation": ["cropX": 1, "cropY": 8, "flip": true]]
+        var fields: [String: Any] = ["step": 0, "learningRate": 0.1, "globalBatch": 128, "samples": [sample, sample], "reportHash": false]
+        change(&fields)
+        return fields
+    }
+
+    static func step(_ change: (inout [String: Any]) -> Void = { _ in }) throws -> ControlMessage.Step {
+        try JSONDecoder().decode(ControlMessage.Step.self, from: JSONSerialization.data(withJSONObject: stepJSON(change)))
+    }
+
+    @Test func setupFieldsAreChecked() throws {
+        #expect(try Self.setup().problem(current: nil) == nil)
+        #expect(try Self.setup().problem(current: Self.configuration) == nil)
+        let cases: [(String, (inout [String: Any]) -> Void)] = [
+            ("worldSize 0", { $0["worldSize"] = 0 }),
+            ("worldSize -2", { $0["worldSize"] = -2 }),
+            ("worldSize 5000", { $0["worldSize"] = 5000 }),
+            ("rank 1 must be 0-0", { $0["rank"] = 1 }),
+            ("rank -1", { $0["rank"] = -1 }),
+            ("ringEndpoints has 1 entries for worldSize 3", { $0["worldSize"] = 3; $0["rank"] = 2 }),
+            ("ringEndpoints entry 'http://x'", { $0["ringEndpoints"] = ["http://x"] }),
+            ("ringKeys has 2 entries", { $0["ringKeys"] = ["a", "b"] }),
+            ("nextStep -1", { $0["nextStep"] = -1 }),
+            ("nextStep 12 must be 0-11", { $0["nextStep"] = 12 }),
+            ("parameterCount 2305843009213693951", { $0["parameterCount"] = Int.max / 4 }),
+            ("stateCount -1", { $0["stateCount"] = -1 }),
+            ("checkEvery 0", { $0["checkEvery"] = 0 }),
+            ("configuration: --batch-size", { fields in
+                var configuration = fields["configuration"] as! [String: Any]
+                configuration["batchSize"] = 0
+                fields["configuration"] = configuration
+            }),
+            ("configuration: --depth 9", { fields in
+                var configuration = fields["configuration"] as! [String: Any]
+                configuration["depth"] = 9
+                fields["configuration"] = configuration
+            }),
+        ]
+        for (expected, change) in cases {
+            let problem = try Self.setup(change).problem(current: nil)
+            #expect(problem?.contains(expected) == true, "\(expected): \(problem ?? "accepted")")
+        }
+        var other = Self.configuration
+        other.seed = 2
+        #expect(try Self.setup().problem(current: other)?.contains("configuration differs") == true)
+    }
+
+    @Test func stepFieldsAreChecked() throws {
+        let configuration = Self.configuration
+        #expect(try Self.step().problem(configuration: configuration, trainImages: 50_000) == nil)
+        let cases: [(String, (inout [String: Any]) -> Void)] = [
+            ("samples has 0 entries", { $0["samples"] = [Any]() }),
+            ("globalBatch 0", { $0["globalBatch"] = 0 }),
+            ("globalBatch 129", { $0["globalBatch"] = 129 }),
+            ("samples has 2 entries, must be 1-1", { $0["globalBatch"] = 1 }),
+            ("learningRate -1", { $0["learningRate"] = -1.0 }),
+            ("samples names image 50000", { $0["samples"] = [["index": 50_000, "augmentation": ["cropX": 0, "cropY": 0, "flip": false]]] }),
+            ("samples names image -7", { $0["samples"] = [["index": -7, "augmentation": ["cropX": 0, "cropY": 0, "flip": false]]] }),
+            ("crop origin (9, 0)", { $0["samples"] = [["index": 1, "augmentation": ["cropX": 9, "cropY": 0, "flip": false]]] }),
+            ("crop origin (0, -1)", { $0["samples"] = [["index": 1, "augmentation": ["cropX": 0, "cropY": -1, "flip": false]]] }),
+        ]
+        for (expected, change) in cases {
+            let problem = try Self.step(change).problem(configuration: configuration, trainImages: 50_000)
+            #expect(problem?.contains(expected) == true, "\(expected): \(problem ?? "accepted")")
+        }
+    }
+}
+
+/// A spoofed coordinator (a ROUTER in this process) sends real worker processes well-formed,
+/// correctly checksummed setups and steps with hostile fields: each worker exits with status 1
+/// and an error naming the field, never by a signal.
+@Suite(.serialized, .enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+struct SpoofedCoordinatorTests {
+    /// Starts a worker against a ROUTER of this process, waits for its hello and sends `setup`
+    /// (and, after its ready, `step`). Returns the worker's exit status, how it ended and its output.
+    func run(setup: [String: Any], step: [String: Any]? = nil) throws -> (Int32, Process.TerminationReason, String) {
+        let context = try ZMQContext()
+        let router = try ZMQSocket(context, kind: .router, lingerMilliseconds: 0)
+        defer { router.close() }
+        let endpoint = try router.bind("tcp://127.0.0.1:*")
+        let worker = try ToolProcess(["worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1",
+                                      "--timeout", "60"])
+        defer { if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) } }
+        let runID: UInt64 = 0x5EED
+        func receive(_ kind: MessageKind) throws -> [UInt8] {
+            let deadline = Date(timeIntervalSinceNow: 60)
+            while Date() < deadline {
+                guard let frames = try router.receive(timeout: 0.5), frames.count == 2 else { continue }
+                if let message = try? WireMessage.decode(frames[1], from: "worker"), message.header.kind == kind { return frames[0] }
+            }
+            throw TransportError.timeout("the worker's \(kind)", seconds: 60)
+        }
+        func send(_ kind: MessageKind, _ fields: [String: Any], to identity: [UInt8], sequence: UInt32) throws {
+            let json = try JSONSerialization.data(withJSONObject: fields)
+            let payload = withUnsafeBytes(of: UInt32(json.count).littleEndian) { Array($0) } + Array(json)
+            let header = WireHeader(kind: kind, runID: runID, epoch: 1, sequence: sequence, sender: -1)
+            try router.send([identity, WireMessage(header, payload: payload).encoded()], timeout: 10, to: "worker")
+        }
+        let identity = try receive(.hello)
+        try send(.setup, setup, to: identity, sequence: 1)
+        if let step {
+            _ = try receive(.ready)
+            try send(.step, step, to: identity, sequence: 2)
+        }
+        let status = worker.wait(seconds: 60)
+        return (status, worker.process.terminationReason, worker.output)
+    }
+
+    @Test func hostileSetupsAndStepsEndTheWorkerWithAnError() throws {
+        let setups: [(String, (inout [String: Any]) -> Void)] = [
+            ("worldSize 0", { $0["worldSize"] = 0 }),
+            ("ringEndpoints has 1 entries for worldSize 2", { $0["worldSize"] = 2; $0["rank"] = 1 }),
+            ("parameterCount 2305843009213693951", { $0["parameterCount"] = Int.max / 4 }),
+        ]
+        for (expected, change) in setups {
+            let (status, reason, output) = try run(setup: CommandValidationTests.setupJSON(change))
+            #expect(reason == .exit && status == 1, "\(expected): status \(status) \(reason):\n\(output)")
+            #expect(output.contains(expected), "\(output)")
+        }
+        let steps: [(String, (inout [String: Any]) -> Void)] = [
+            ("samples has 0 entries", { $0["samples"] = [Any]() }),
+            ("crop origin (4000, 0)", { $0["samples"] = [["index": 1, "augmentation": ["cropX": 4000, "cropY": 0, "flip": false]]] }),
+        ]
+        for (expected, change) in steps {
+            let (status, reason, output) = try run(setup: CommandValidationTests.setupJSON(), step: CommandValidationTests.stepJSON(change))
+            #expect(reason == .exit && status == 1, "\(expected): status \(status) \(reason):\n\(output)")
+            #expect(output.contains(expected), "\(output)")
+        }
+    }
+}
