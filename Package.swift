@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "CIFARTests", dependencies: ["CIFAR", "TensorCore", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
-        .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport"]),
+        .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport", "Transport"]),
         .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "Training", "Transport", "TensorCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "CIFAR", "TensorCore", "TestSupport"]),
     ],

@@ -106,6 +106,8 @@ public final class Coordinator: TrainingExecutor {
     /// When the first member was lost since the last completed step (for `recovered`).
     private var firstLoss: Double?
     private var lastRejoin: [String: Double] = [:]
+    /// Heartbeat tokens of removed workers, so that only the removed worker itself is told to rejoin.
+    private var removedTokens: [String: String] = [:]
     /// Set by `stop`: workers that acknowledged and exited are not "lost".
     private var stopping = false
     private let log: (String) -> Void
@@ -169,7 +171,7 @@ public final class Coordinator: TrainingExecutor {
         savedState = (startStep, state)
         let deadline = monotonicSeconds() + options.rendezvousTimeout
         log("coordinator: waiting for \(options.workers) worker(s) on \(endpoint)")
-        while pending.count < options.workers {
+        while agreeingPendingCount < options.workers {
             // A local worker that exits now (bad data, bad flags) will not join: fail at once, not
             // after the whole rendezvous timeout.
             if shouldStop() { throw ClusterError.interrupted("while waiting for workers to join") }
@@ -192,6 +194,7 @@ public final class Coordinator: TrainingExecutor {
             // More members than images would leave a worker an empty shard.
             let room = min(options.maxWorkers, configuration.batchSize) - members.count
             if room > 0 && !pending.isEmpty {
+                if dataset == nil { settleDataset() }
                 let admitted = pending.prefix(room)
                 pending.removeFirst(admitted.count)
                 members += admitted
@@ -234,7 +237,6 @@ public final class Coordinator: TrainingExecutor {
         let endpoints = members.map(\.hello.ringEndpoint)
         let ringKeys = options.curve == nil ? nil : members.map { $0.hello.publicKey ?? "" }
         let holders = members.filter(\.hasState), joiners = members.filter { !$0.hasState }
-        if dataset == nil { dataset = members[0].hello.dataset }
         func setup(_ member: Member) -> ControlMessage.Setup {
             let rank = members.firstIndex { $0 === member }!
             return ControlMessage.Setup(nextStep: completedSteps, rank: rank, worldSize: members.count, configuration: configuration,
@@ -418,6 +420,8 @@ public final class Coordinator: TrainingExecutor {
 
     /// Removes a member (or a waiting worker) and records why.
     private func lose(_ member: Member, reason: String) {
+        if removedTokens.count >= 4096 { removedTokens.removeAll() }   // bounded under a flood of joins
+        removedTokens[member.hello.workerID] = member.hello.heartbeatToken
         if let index = members.firstIndex(where: { $0 === member }) {
             members.remove(at: index)
             needsReform = true
@@ -526,9 +530,15 @@ public final class Coordinator: TrainingExecutor {
         try? socket.send([received.identity, answer], timeout: 0, to: source)
         let id = Array(beat.workerID.utf8)
         if let member = (members + pending).first(where: { $0.identity == id }) {
+            // Only the worker itself knows its token: a beat in its name from anyone else (e.g.
+            // replayed after it died) must not keep it alive.
+            guard beat.token == member.hello.heartbeatToken else {
+                throw TransportError.unexpected("heartbeat from \(source) for \(member.name) without its token: ignored")
+            }
             member.lastSeen = monotonicSeconds()
             member.waiting = beat.waiting
-        } else if received.header.runID == runID, monotonicSeconds() - (lastRejoin[beat.workerID] ?? 0) > 1 {
+        } else if received.header.runID == runID, removedTokens[beat.workerID] == beat.token,
+                  monotonicSeconds() - (lastRejoin[beat.workerID] ?? 0) > 1 {
             // A worker of this run that was removed (e.g. it was frozen): tell it to join again.
             lastRejoin[beat.workerID] = monotonicSeconds()
             let rejoin = WireMessage(WireHeader(kind: .rejoin, runID: runID, epoch: epoch, sender: -1)).encoded()
@@ -545,11 +555,9 @@ public final class Coordinator: TrainingExecutor {
         if let problem = hello.problem(validation: configuration.validation) {
             throw TransportError.unexpected("hello from \(source) refused: \(problem)")
         }
-        if let reference = dataset ?? (members + pending).first?.hello.dataset, reference != hello.dataset {
-            log("coordinator: refused worker on \(hello.host) (pid \(hello.pid)): its dataset \(hello.dataset) differs from \(reference)")
-            let stop = WireMessage(WireHeader(kind: .stop, runID: runID, sender: -1),
-                                   payload: try ControlPayload.encode(ControlMessage.Stop(reason: "dataset differs from the run's"))).encoded()
-            try? socket.send([received.identity, stop], timeout: 0, to: source)
+        // Only admitted members define the run's dataset: a waiting peer must not decide it.
+        if let dataset, dataset != hello.dataset {
+            refuse(received.identity, host: hello.host, pid: hello.pid, dataset: hello.dataset, source: source)
             return
         }
         if let curve = options.curve, !(hello.publicKey.map(curve.authorized.contains) ?? false) {
@@ -562,6 +570,33 @@ public final class Coordinator: TrainingExecutor {
         pending.append(member)
         log("coordinator: \(member.name) joined; it takes part from the next step boundary")
         emit("joined", worker: member)
+    }
+
+    /// Waiting workers that agree about the dataset: all of them once the run has one, else the
+    /// largest group with the same dataset.
+    private var agreeingPendingCount: Int {
+        if dataset != nil { return pending.count }
+        return Dictionary(grouping: pending, by: { $0.hello.dataset }).values.map(\.count).max() ?? 0
+    }
+
+    /// The first admission fixes the run's dataset: that of most waiting workers (the earliest
+    /// to join on a tie). Waiting workers with another are refused.
+    private func settleDataset() {
+        let groups = Dictionary(grouping: pending, by: { $0.hello.dataset })
+        guard let chosen = pending.map(\.hello.dataset).max(by: { groups[$0]!.count < groups[$1]!.count }) else { return }
+        dataset = chosen
+        for member in pending where member.hello.dataset != chosen {
+            pending.removeAll { $0 === member }
+            refuse(member.identity, host: member.hello.host, pid: member.hello.pid, dataset: member.hello.dataset,
+                   source: member.name)
+        }
+    }
+
+    private func refuse(_ identity: [UInt8], host: String, pid: Int32, dataset refused: ControlMessage.DatasetInfo, source: String) {
+        log("coordinator: refused worker on \(host) (pid \(pid)): its dataset \(refused) differs from \(dataset!)")
+        let body = try? ControlPayload.encode(ControlMessage.Stop(reason: "dataset differs from the run's"))
+        let stop = WireMessage(WireHeader(kind: .stop, runID: runID, sender: -1), payload: body ?? []).encoded()
+        try? socket.send([identity, stop], timeout: 0, to: source)
     }
 
     /// Removes members and waiting workers whose process exited or whose heartbeats stopped.

@@ -2,6 +2,13 @@ import Foundation
 import Training
 import Transport
 
+/// How often workers beat, and the shortest `--heartbeat-timeout` that can work with that.
+public enum HeartbeatTiming {
+    public static let interval = 0.5
+    /// Two beats: a shorter timeout would declare healthy workers (or coordinators) lost.
+    public static let minimumTimeout = 2 * interval
+}
+
 /// The worker's heartbeat: a thread with its own DEALER socket (ZeroMQ sockets belong to one
 /// thread) that sends a `heartbeat` every `interval` and watches the coordinator's answers. Once
 /// the coordinator has answered, `timeout` seconds of silence mean it is gone: the thread says so
@@ -12,6 +19,7 @@ final class HeartbeatSender: @unchecked Sendable {
     private let context: ZMQContext
     private let endpoint: String
     private let workerID: String
+    private let token: String
     private let interval: Double
     private let timeout: Double
     private let curve: (keys: CurveKeyPair, coordinatorKey: String)?
@@ -23,12 +31,13 @@ final class HeartbeatSender: @unchecked Sendable {
     private var lastHeard: Double?
     private var contact = false
 
-    init(context: ZMQContext, endpoint: String, workerID: String, interval: Double, timeout: Double,
+    init(context: ZMQContext, endpoint: String, workerID: String, token: String, interval: Double, timeout: Double,
          curve: (keys: CurveKeyPair, coordinatorKey: String)?, log: @escaping @Sendable (String) -> Void) {
         self.curve = curve
         self.context = context
         self.endpoint = endpoint
         self.workerID = workerID
+        self.token = token
         self.interval = interval
         self.timeout = timeout
         self.log = log
@@ -85,14 +94,15 @@ final class HeartbeatSender: @unchecked Sendable {
                 _exit(Self.coordinatorLostStatus)
             }
             if now >= nextBeat {
-                let beat = ControlMessage.Heartbeat(workerID: workerID, waiting: waiting)
+                let beat = ControlMessage.Heartbeat(workerID: workerID, token: token, waiting: waiting)
                 let frame = WireMessage(WireHeader(kind: .heartbeat, runID: runID, sender: -1),
                                         payload: try ControlPayload.encode(beat)).encoded()
                 // Never blocks: a beat that finds no room is simply not sent.
                 _ = try? socket.send([frame], timeout: 0, to: "coordinator")
                 nextBeat = now + interval
             }
-            if let frames = try socket.receive(timeout: max(0, min(nextBeat - monotonicSeconds(), interval))),
+            // Passes stay well under timeout / 2, so that only a real stall looks like one above.
+            if let frames = try socket.receive(timeout: max(0, min(nextBeat - monotonicSeconds(), interval, timeout / 4))),
                frames.count == 1, (try? WireMessage.decode(frames[0], from: "coordinator"))?.header.kind == .heartbeat {
                 lastAnswer = monotonicSeconds()
                 lock.withLock { contact = true }

@@ -5,8 +5,9 @@ import Transport
 /// The control-plane protocol between the coordinator (ROUTER) and its workers (DEALER).
 ///
 ///  A. worker -> coordinator  hello       worker id, ring endpoint, dataset fingerprint and counts.
-///     From then on the worker also sends a `heartbeat` every interval from a second socket; the
-///     coordinator answers each one (a worker that hears nothing for --heartbeat-timeout exits).
+///     From then on the worker also sends a `heartbeat` every interval from a second socket, with
+///     the secret token of its hello; the coordinator counts only beats with the right token and
+///     answers each one (a worker that hears nothing for --heartbeat-timeout exits).
 ///  B. coordinator: admits joined workers at a step boundary (the first time when --workers have
 ///     joined), checks that every worker has the same dataset, and ranks them.
 ///  C. coordinator -> worker  setup       membership epoch (header), rank, world size, the step to
@@ -38,7 +39,7 @@ import Transport
 /// an old epoch or one it has seen (replays, duplicates); the coordinator drops replies that do
 /// not answer the request it waits for.
 public enum ControlMessage {
-    public struct DatasetInfo: Codable, Sendable, Equatable {
+    public struct DatasetInfo: Codable, Sendable, Hashable {
         /// Hash of every training and test image and label, in file order.
         public var fingerprint: String
         public var trainImages: Int
@@ -53,6 +54,9 @@ public enum ControlMessage {
         public var dataset: DatasetInfo
         /// The worker's CURVE public key (its ring socket's server key), when CURVE is on.
         public var publicKey: String?
+        /// A random secret that this worker's heartbeats carry: they come from a second socket, so
+        /// the routing id alone would let anyone who learns the worker id speak for it.
+        public var heartbeatToken: String
 
         /// What is wrong with this hello's fields for a run holding out `validation` images, or nil.
         public func problem(validation: Int) -> String? {
@@ -69,6 +73,7 @@ public enum ControlMessage {
             }
             if dataset.testImages < 1 || dataset.testImages > limit { return "dataset.testImages \(dataset.testImages) must be 1-\(limit)" }
             if let publicKey, publicKey.utf8.count != 40 { return "publicKey must be a 40-character Z85 key" }
+            if heartbeatToken.utf8.count != 32 || !heartbeatToken.allSatisfy(\.isHexDigit) { return "heartbeatToken must be 32 hex digits" }
             return nil
         }
     }
@@ -128,6 +133,8 @@ public enum ControlMessage {
 
     public struct Heartbeat: Codable, Sendable {
         public var workerID: String
+        /// The `heartbeatToken` of the worker's hello.
+        public var token: String
         /// True while the worker waits (for a command or on the ring), false while it computes:
         /// when a step misses its deadline, the members that are not waiting are the suspects.
         public var waiting: Bool

@@ -21,7 +21,7 @@ public final class Worker {
         public var timeout: Double
         /// Exit when this process is gone (set by `train --workers`, so no worker outlives it).
         public var parentPID: Int32?
-        public var heartbeatInterval: Double = 0.5
+        public var heartbeatInterval = HeartbeatTiming.interval
         /// Silence from the coordinator after which this worker exits.
         public var heartbeatTimeout: Double = 2
         /// `--inject-faults` spec for this worker's control and ring messages.
@@ -70,6 +70,10 @@ public final class Worker {
     private let options: Options
     private let log: @Sendable (String) -> Void
     private let workerID = UUID().uuidString
+    private let heartbeatToken: String = {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
+    }()
     private var control: ZMQSocket!
     private var channel: ControlChannel!
     private var heartbeat: HeartbeatSender!
@@ -111,7 +115,7 @@ public final class Worker {
         handshake = try HandshakeMonitor(context, watching: control, name: "control")
         try control.connect(options.coordinator)
         channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
-        heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID,
+        heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID, token: heartbeatToken,
                                     interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, curve: options.curve, log: log)
         heartbeat.start()
         defer { heartbeat.stop() }
@@ -120,8 +124,12 @@ public final class Worker {
             ringSocket.close()
         }
         let hello = ControlMessage.Hello(workerID: workerID, host: ProcessInfo.processInfo.hostName, pid: getpid(),
-                                         ringEndpoint: ringEndpoint, dataset: files.info, publicKey: options.curve?.keys.publicKey)
+                                         ringEndpoint: ringEndpoint, dataset: files.info, publicKey: options.curve?.keys.publicKey,
+                                         heartbeatToken: heartbeatToken)
         try sendHello(hello)
+        // The hello went out on a connection the coordinator accepted: from now on its silence
+        // counts, even if it dies before it answers a heartbeat.
+        heartbeat.heard()
         log("worker \(workerID.prefix(8)): joined \(options.coordinator), ring endpoint \(ringEndpoint)")
 
         while true {

@@ -15,7 +15,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
 ///     step u64 | sender rank i32 | reserved u32 | payload length u64 | payload checksum u64
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5044_4452
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     public static let size = 56
     /// No legitimate payload is larger (a ResNet-110 state is about 21 MB).
     public static let maxPayload: UInt64 = 128 << 20

@@ -4,6 +4,9 @@ import Foundation
 import Training
 import Transport
 
+let heartbeatTimeoutProblem = "--heartbeat-timeout must be at least \(HeartbeatTiming.minimumTimeout) s: workers beat "
+    + "every \(HeartbeatTiming.interval) s, and a shorter timeout would count healthy peers as lost"
+
 /// Fault-tolerance flags of the coordinator (`coordinator` and `train --workers`).
 struct MembershipOptions: ParsableArguments {
     @Option(help: "Pause (and wait for workers to join) while fewer than this many workers remain.")
@@ -21,7 +24,7 @@ struct MembershipOptions: ParsableArguments {
     func validate() throws {
         if minWorkers < 1 { throw ValidationError("--min-workers must be at least 1") }
         if let maxWorkers, maxWorkers < minWorkers { throw ValidationError("--max-workers must be at least --min-workers") }
-        if !(heartbeatTimeout > 0) { throw ValidationError("--heartbeat-timeout must be positive") }
+        if !(heartbeatTimeout >= HeartbeatTiming.minimumTimeout) { throw ValidationError(heartbeatTimeoutProblem) }
         if !(stepTimeout > 0) { throw ValidationError("--step-timeout must be positive") }
         if let injectFaults {
             do { _ = try FaultInjector(spec: injectFaults) } catch { throw ValidationError("--inject-faults: \(error)") }

@@ -37,7 +37,7 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--coordinator must be tcp://host:port or ipc://path, got '\(coordinator)'")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+        guard heartbeatTimeout >= HeartbeatTiming.minimumTimeout else { throw ValidationError(heartbeatTimeoutProblem) }
         if let injectFaults {
             do { _ = try FaultInjector(spec: injectFaults) } catch { throw ValidationError("--inject-faults: \(error)") }
         }

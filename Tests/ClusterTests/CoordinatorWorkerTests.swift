@@ -38,7 +38,8 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
             try liar.setRoutingID(Array(id.utf8))
             try liar.connect("tcp://127.0.0.1:\(port)")
             let json = #"{"workerID":"\#(id)","host":"h","pid":\#(pid),"ringEndpoint":"tcp://127.0.0.1:1","#
-                + #""dataset":{"fingerprint":"x","trainImages":\#(train),"testImages":10000}}"#
+                + #""dataset":{"fingerprint":"x","trainImages":\#(train),"testImages":10000},"#
+                + #""heartbeatToken":"0123456789abcdef0123456789abcdef"}"#
             let body = withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian) { Array($0) } + Array(json.utf8)
             try liar.send([WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: body).encoded()], timeout: 10, to: "coordinator")
             liar.close()

@@ -16,7 +16,7 @@ struct ProtocolFuzzTests {
         let sample = #"{"index":3,"augmentation":{"cropX":1,"cropY":6,"flip":true}}"#
         let payloads = [
             payload(#"{"step":4,"learningRate":0.1,"globalBatch":128,"samples":[\#(sample),\#(sample)],"reportHash":true}"#),
-            payload(#"{"workerID":"w","waiting":true}"#),
+            payload(#"{"workerID":"w","token":"0123456789abcdef0123456789abcdef","waiting":true}"#),
             payload(#"{"completedSteps":9,"parameterHash":"abc"}"#),
             payload(#"{"split":"test","start":0,"end":10}"#),
         ]

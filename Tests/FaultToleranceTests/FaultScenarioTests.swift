@@ -246,6 +246,28 @@ struct FaultScenarioTests {
                        wallSeconds: -run.started.timeIntervalSinceNow).save()
     }
 
+    /// The shortest heartbeat timeout works: workers waiting to be admitted (the coordinator
+    /// wants a third) exit within it when the coordinator is SIGKILLed, and shorter ones are refused.
+    @Test func shortestHeartbeatTimeoutEndsWaitingWorkers() throws {
+        let run = FaultRun(iterations: 30)
+        let coordinator = try run.startCoordinator(workers: 3, extra: ["--heartbeat-timeout", "1"])
+        let workers = [try run.startWorker(["--heartbeat-timeout", "1"]), try run.startWorker(["--heartbeat-timeout", "1"])]
+        try #require(run.waitUntil { run.events("joined").count == 2 }, "\(coordinator.output)")
+        kill(coordinator.process.processIdentifier, SIGKILL)
+        coordinator.process.waitUntilExit()
+        let killedAt = Date()
+        for worker in workers {
+            #expect(worker.wait(seconds: 30) == 3, "\(worker.output)")
+            #expect(worker.output.contains("has not answered"), "\(worker.output)")
+        }
+        let noticed = -killedAt.timeIntervalSinceNow
+        #expect(noticed <= 3, "workers took \(noticed) s to exit")
+        for command in [["worker", "--coordinator", "ipc:///tmp/x"], ["coordinator", "--workers", "1"]] {
+            let (status, output) = try ToolProcess.run(command + ["--heartbeat-timeout", "0.5"])
+            #expect(status != 0 && output.contains("--heartbeat-timeout must be at least 1.0 s"), "\(output)")
+        }
+    }
+
     /// Scenario 6: message faults from the seeded injector, on the coordinator's and every
     /// worker's sends: lost and damaged messages cost a step deadline and a new epoch,
     /// duplicates and delays cost nothing.
