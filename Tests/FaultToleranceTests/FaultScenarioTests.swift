@@ -224,14 +224,7 @@ struct FaultScenarioTests {
         let workers = [try run.startWorker(), try run.startWorker()]
         let checkpoints = CheckpointDirectory(runDirectory: run.runDirectory)
         try #require(run.waitUntil { !checkpoints.files().isEmpty }, "no checkpoint:\n\(first.output)")
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
-        let killedAt = Date()
-        for worker in workers {
-            #expect(worker.wait(seconds: 10) == 3, "\(worker.output)")
-            #expect(worker.output.contains("has not answered"), "\(worker.output)")
-        }
-        let noticed = -killedAt.timeIntervalSinceNow
+        let noticed = run.killCoordinatorExpectingWorkersToExit(workers)
         #expect(noticed <= 4, "workers took \(noticed) s to exit")
         let resumedFrom = try checkpoints.latestValid().checkpoint.step
         run.endpoint = "ipc://\(run.directory)/coordinator-2.sock"
@@ -253,14 +246,7 @@ struct FaultScenarioTests {
         let coordinator = try run.startCoordinator(workers: 3, extra: ["--heartbeat-timeout", "1"])
         let workers = [try run.startWorker(["--heartbeat-timeout", "1"]), try run.startWorker(["--heartbeat-timeout", "1"])]
         try #require(run.waitUntil { run.events("joined").count == 2 }, "\(coordinator.output)")
-        kill(coordinator.process.processIdentifier, SIGKILL)
-        coordinator.process.waitUntilExit()
-        let killedAt = Date()
-        for worker in workers {
-            #expect(worker.wait(seconds: 30) == 3, "\(worker.output)")
-            #expect(worker.output.contains("has not answered"), "\(worker.output)")
-        }
-        let noticed = -killedAt.timeIntervalSinceNow
+        let noticed = run.killCoordinatorExpectingWorkersToExit(workers)
         #expect(noticed <= 3, "workers took \(noticed) s to exit")
         for command in [["worker", "--coordinator", "ipc:///tmp/x"], ["coordinator", "--workers", "1"]] {
             let (status, output) = try ToolProcess.run(command + ["--heartbeat-timeout", "0.5"])

@@ -112,6 +112,19 @@ final class FaultRun {
         return true
     }
 
+    /// SIGKILLs the coordinator and expects `workers` to notice its silence and exit (status 3);
+    /// returns the seconds they took.
+    func killCoordinatorExpectingWorkersToExit(_ workers: [ToolProcess]) -> Double {
+        kill(coordinator!.process.processIdentifier, SIGKILL)
+        coordinator!.process.waitUntilExit()
+        let killedAt = Date()
+        for worker in workers {
+            #expect(worker.wait(seconds: 30) == 3, "\(worker.output)")
+            #expect(worker.output.contains("has not answered"), "\(worker.output)")
+        }
+        return -killedAt.timeIntervalSinceNow
+    }
+
     /// The worker's own record of when its fault plan fired (seconds since 1970).
     func faultTime(of worker: ToolProcess) -> Double? {
         guard let line = worker.output.split(separator: "\n").first(where: { $0.contains("fault plan:") }),
