@@ -1,5 +1,5 @@
 """Renders the fault-injection suite's rows (JSON files written by the tests) as a Markdown
-table between the fault-table markers of README.md. Usage: fault_table.py REPORT_DIR README."""
+table between the fault-table markers of a Markdown page. Usage: fault_table.py REPORT_DIR PAGE (scripts/fault-suite: docs/fault-tolerance.md)."""
 import datetime
 import json
 import os

@@ -1,6 +1,6 @@
 import CPUFeatures
 
-/// Direct 3x3 convolution kernels with SIMD16 accumulators (see DESIGN.md, engine notes, and
+/// Direct 3x3 convolution kernels with SIMD16 accumulators (see docs/engine.md, and
 /// Conv3x3Tiles.swift for the forward tiles).
 public enum Conv3x3 {
     /// Eight-pixel dot products, `acc[p] += sum_c p_p[c] * w[c * wStride ..< +16]`: the strided

@@ -1,4 +1,4 @@
-/// The register tiles of the direct 3x3 convolution (see DESIGN.md, engine notes): up to 16
+/// The register tiles of the direct 3x3 convolution (see docs/engine.md): up to 16
 /// SIMD16 accumulators (output pixels times 16-channel output blocks) stay in registers while
 /// every input channel adds `broadcast(x[ci]) * w[tap][ci][block]` to them.
 ///

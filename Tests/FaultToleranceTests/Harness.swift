@@ -151,7 +151,7 @@ final class FaultRun {
     }
 }
 
-/// One row of the README's fault-tolerance table, written by the scenario that measured it.
+/// One row of the fault-tolerance table (docs/fault-tolerance.md), written by the scenario that measured it.
 struct ScenarioReport: Codable {
     var scenario: String
     var injected: String
