@@ -30,6 +30,8 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
 
     public static let maximumBatchSize = 2048
     public static let maximumDepth = 1202
+    /// The test set's size: an evaluation batch holds its images' activations at once.
+    public static let maximumEvalBatchSize = 10_000
 
     public func architecture() throws -> Architecture { try Architecture(depth: depth, residual: residual) }
 
@@ -71,6 +73,9 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         if checkpointEvery < 1 { errors.append("--checkpoint-every must be at least 1") }
         if keepCheckpoints < 1 { errors.append("--keep-checkpoints must be at least 1") }
         if logEvery < 1 { errors.append("--log-every must be at least 1") }
+        if evalBatchSize < 1 || evalBatchSize > Self.maximumEvalBatchSize {
+            errors.append("the evaluation batch size must be 1-\(Self.maximumEvalBatchSize) (the test set's size; it is \(evalBatchSize))")
+        }
         return errors
     }
 }

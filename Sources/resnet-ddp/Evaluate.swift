@@ -20,7 +20,9 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if batchSize < 1 || batchSize > TrainingConfiguration.maximumEvalBatchSize {
+            throw ValidationError("--batch-size must be 1-\(TrainingConfiguration.maximumEvalBatchSize) (the test set's size)")
+        }
     }
 
     func run() throws {

@@ -66,6 +66,11 @@ struct CommandValidationTests {
                 configuration["batchSize"] = 0
                 fields["configuration"] = configuration
             }),
+            ("the evaluation batch size must be 1-10000", { fields in
+                var configuration = fields["configuration"] as! [String: Any]
+                configuration["evalBatchSize"] = 0
+                fields["configuration"] = configuration
+            }),
             ("configuration: --depth 9", { fields in
                 var configuration = fields["configuration"] as! [String: Any]
                 configuration["depth"] = 9
