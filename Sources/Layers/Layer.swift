@@ -9,8 +9,8 @@ public enum Mode: Sendable {
 
 /// A layer with an explicit forward and backward pass and no general autograd.
 ///
-/// `forward` keeps what `backward` needs (named caches). `backward` adds the parameter
-/// gradients into the shared gradient buffer and returns the input gradient. Forward outputs
+/// `forward` keeps what `backward` needs (named caches). `backward` adds each image's parameter
+/// gradients, in fixed point, to the store's `gradientAccumulators` and returns the input gradient. Forward outputs
 /// are the layer's own reusable buffers, valid until the layer runs again; input gradients of
 /// the convolution and batch-norm layers come from the model's `TensorArena`, and the consumer
 /// gives them back when done (`Sequential` does when it has the arena).

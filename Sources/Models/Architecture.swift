@@ -43,13 +43,16 @@ public struct Architecture: Sendable, Equatable, Codable, CustomStringConvertibl
         public var macs: Int { outputSize * outputSize * outChannels * 9 * inChannels }
     }
 
+    /// The stride of a block's first convolution: 2 where a stage after the first begins.
+    public static func stride(stage: Int, block: Int) -> Int { (stage > 0 && block == 0) ? 2 : 1 }
+
     /// Every convolution in forward order: the stem, then two per block.
     public var convolutions: [ConvolutionSpec] {
         var specs = [ConvolutionSpec(inChannels: 3, outChannels: 16, stride: 1, inputSize: Self.imageSize)]
         var channels = 16, size = Self.imageSize
         for (stage, width) in Self.stageChannels.enumerated() {
             for block in 0..<blocksPerStage {
-                let stride = (stage > 0 && block == 0) ? 2 : 1
+                let stride = Self.stride(stage: stage, block: block)
                 specs.append(ConvolutionSpec(inChannels: channels, outChannels: width, stride: stride, inputSize: size))
                 size = (size - 1) / stride + 1
                 specs.append(ConvolutionSpec(inChannels: width, outChannels: width, stride: 1, inputSize: size))

@@ -18,7 +18,7 @@ public final class ResNet {
         var channels = 16
         for (stage, width) in Architecture.stageChannels.enumerated() {
             for block in 0..<architecture.blocksPerStage {
-                let stride = (stage > 0 && block == 0) ? 2 : 1
+                let stride = Architecture.stride(stage: stage, block: block)
                 layers.append(ResidualBlock("layer\(stage + 1).\(block)", inChannels: channels, outChannels: width,
                                             stride: stride, residual: architecture.residual, store: store, pool: pool))
                 channels = width

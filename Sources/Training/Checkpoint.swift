@@ -124,18 +124,27 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// FNV-1a, 64 bit: small, dependency-free, and enough to catch corruption and truncation.
-public func fnv1a64<D: DataProtocol>(_ data: D) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for region in data.regions {
-        region.withUnsafeBytes { bytes in
-            for byte in bytes {
-                hash ^= UInt64(byte)
-                hash &*= 0x0000_0100_0000_01B3
-            }
+/// FNV-1a, 64 bit: small, dependency-free, and enough to catch corruption and truncation. The
+/// one hash of the project: checkpoints, parameter hashes and the dataset fingerprint.
+public struct FNV1a64 {
+    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    public init() {}
+
+    public mutating func combine(_ bytes: UnsafeRawBufferPointer) {
+        var hash = value
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
         }
+        value = hash
     }
-    return hash
+}
+
+public func fnv1a64<D: DataProtocol>(_ data: D) -> UInt64 {
+    var hash = FNV1a64()
+    for region in data.regions { region.withUnsafeBytes { hash.combine($0) } }
+    return hash.value
 }
 
 extension Data {

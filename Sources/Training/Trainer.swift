@@ -60,8 +60,6 @@ public final class Trainer {
         }
     }
 
-    /// Trains until `configuration.iterations` steps are done or `shouldStop` says so (checked
-    /// between steps; a checkpoint is written before returning).
     /// Evaluates the test (and validation) set and adds their fields to `record`.
     private func addEvaluations(to record: inout [String: Double]) throws -> Evaluation {
         let test = try executor.evaluate(.test)
@@ -90,6 +88,8 @@ public final class Trainer {
         return line
     }
 
+    /// Trains until `configuration.iterations` steps are done or `shouldStop` says so (checked
+    /// between steps; a checkpoint is written before returning).
     public func run(shouldStop: () -> Bool = { false }) throws -> TrainingSummary {
         let c = configuration
         let evalInterval = c.evaluationInterval(trainingImages: trainImages)

@@ -22,7 +22,8 @@ struct CoordinatorCommand: ParsableCommand {
     var workers: Int
     @Option(help: "Batch norm across workers: sync (statistics of the whole batch) or local (per worker).")
     var batchnorm: ControlMessage.BatchNormMode = .sync
-    @Option(help: "Seconds to wait for all workers to join (and, when paused, for --min-workers).")
+    @Option(help: ArgumentHelp("Seconds to wait for all workers to join (and, when paused, for --min-workers); workers started by hand, "
+                               + "ssh or a scheduler may take long. (`train --workers` waits \(Int(Train.localRendezvousTimeout)) s for its local processes.)"))
     var rendezvousTimeout: Double = 600
     @OptionGroup(title: "Fault tolerance") var membership: MembershipOptions
     @OptionGroup(title: "Security") var security: CoordinatorSecurityOptions

@@ -35,6 +35,9 @@ struct Train: ParsableCommand {
     /// Set by `experiment`: stop with a checkpoint when that process ends.
     @Option(help: .hidden) var parentPid: Int32?
 
+    /// How long `--workers` waits for its own local processes to join (they start at once).
+    static let localRendezvousTimeout = 120.0
+
     func validate() throws {
         if workers < 0 || workers > 64 { throw ValidationError("--workers must be between 0 and 64") }
         if let workerThreads, workerThreads < 1 || workerThreads > 256 { throw ValidationError("--worker-threads must be between 1 and 256") }
@@ -69,7 +72,7 @@ struct Train: ParsableCommand {
         display.message("\(architecture.name): \(architecture.parameterCount) parameters; \(workers) local workers x "
                         + "\(threads) threads, batch norm \(batchnorm.rawValue); run directory \(run.directory)")
         let options = Coordinator.Options(listen: "tcp://127.0.0.1:*", workers: workers, minWorkers: membership.minWorkers,
-                                          maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: 120,
+                                          maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: Self.localRendezvousTimeout,
                                           stepTimeout: membership.stepTimeout, heartbeatTimeout: membership.heartbeatTimeout,
                                           checkEvery: run.configuration.logEvery, injectFaults: membership.injectFaults)
         var local: LocalWorkers?

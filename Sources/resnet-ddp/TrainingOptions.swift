@@ -145,7 +145,8 @@ struct TrainingOptions: ParsableArguments {
     }
 }
 
-/// Runs `trainer` to the end or to Ctrl-C and reports; exits 130 when interrupted.
+/// Runs `trainer` to the end or to Ctrl-C and reports; an interrupted summary (not `finished`)
+/// is for the caller to turn into exit status 130.
 func finish(_ trainer: Trainer, runDirectory: String, display: ProgressDisplay, stop: StopSignal) throws -> TrainingSummary {
     let summary = try trainer.run(shouldStop: { stop.isSet })
     if !summary.finished {

@@ -34,7 +34,7 @@ public final class Coordinator: TrainingExecutor {
         public var curve: (keys: CurveKeyPair, authorized: Set<String>)?
 
         public init(listen: String, workers: Int, minWorkers: Int? = nil, maxWorkers: Int? = nil,
-                    batchNorm: ControlMessage.BatchNormMode = .sync, rendezvousTimeout: Double = 300,
+                    batchNorm: ControlMessage.BatchNormMode = .sync, rendezvousTimeout: Double,
                     stepTimeout: Double = 120, heartbeatTimeout: Double = 2, checkEvery: Int = 50, injectFaults: String? = nil) {
             self.listen = listen
             self.workers = workers
