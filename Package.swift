@@ -61,7 +61,8 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
         .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport", "Transport"]),
         .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "Training", "Transport", "TensorCore", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "CIFAR", "TensorCore", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "Models", "CIFAR", "TensorCore", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
