@@ -37,7 +37,8 @@ lines = [
 for r in rows:
     lines.append("| %s | %s | %s | %s | %s | %s | %.0f s |" % (
         r["scenario"], r["injected"], r["outcome"],
-        "bitwise equal to the unfaulted run" if r["bitwiseEqual"] else "differ",
+        "no training to compare" if r.get("bitwiseEqual") is None
+        else "bitwise equal to the unfaulted run" if r["bitwiseEqual"] else "differ",
         seconds(r.get("detectionSeconds")), seconds(r.get("recoverySeconds")), r["wallSeconds"]))
 stamp = "Written by `scripts/fault-suite` on %s (%d cores); detection: from the fault to the coordinator's `lost` event; " \
         "recovery: from the fault to the next completed step." % (datetime.date.today().isoformat(), os.cpu_count())

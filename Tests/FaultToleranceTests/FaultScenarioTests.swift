@@ -248,6 +248,10 @@ struct FaultScenarioTests {
         try #require(run.waitUntil { run.events("joined").count == 2 }, "\(coordinator.output)")
         let noticed = run.killCoordinatorExpectingWorkersToExit(workers)
         #expect(noticed <= 3, "workers took \(noticed) s to exit")
+        ScenarioReport(scenario: "5b. SIGKILL the coordinator while workers wait to be admitted", injected: "--heartbeat-timeout 1, kill",
+                       outcome: "workers exit (status 3) in \(String(format: "%.1f", noticed)) s; a timeout below 1 s is refused",
+                       bitwiseEqual: nil, detectionSeconds: noticed, recoverySeconds: nil,
+                       wallSeconds: -run.started.timeIntervalSinceNow).save()
         for command in [["worker", "--coordinator", "ipc:///tmp/x"], ["coordinator", "--workers", "1"]] {
             let (status, output) = try ToolProcess.run(command + ["--heartbeat-timeout", "0.5"])
             #expect(status != 0 && output.contains("--heartbeat-timeout must be at least 1.0 s"), "\(output)")

@@ -156,7 +156,8 @@ struct ScenarioReport: Codable {
     var scenario: String
     var injected: String
     var outcome: String
-    var bitwiseEqual: Bool
+    /// nil where the scenario trains nothing to compare.
+    var bitwiseEqual: Bool?
     var detectionSeconds: Double?
     var recoverySeconds: Double?
     var wallSeconds: Double

@@ -70,6 +70,9 @@ struct SecurityAndNetworkScenarioTests {
         #expect(detection <= 3, "detection took \(detection) s")
         try run.expectCompletesLikeReference()
         #expect(run.coordinator!.output.contains("without its token"), "\(run.coordinator!.output)")
+        ScenarioReport(scenario: "8b. Forged heartbeats in a SIGKILLed worker's name", injected: "kill at step 8; a third party beats for it every 0.1 s",
+                       outcome: "beats without the worker's token ignored; lost by its heartbeat timeout", bitwiseEqual: true,
+                       detectionSeconds: detection, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
     }
 
     /// A peer that joins first with another dataset (and keeps its heartbeats going) does not
@@ -107,6 +110,9 @@ struct SecurityAndNetworkScenarioTests {
         #expect(stopped, "the waiting peer with another dataset was not refused")
         let output = try run.expectCompletesLikeReference()
         #expect(output.contains("its dataset") && output.contains("fake"), "\(output)")
+        ScenarioReport(scenario: "8c. A waiting peer with another dataset joins first", injected: "hello with a fake fingerprint, heartbeats",
+                       outcome: "the real workers are admitted, the peer is refused", bitwiseEqual: true,
+                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
     }
 
     /// Scenario 9 (root only): a worker in its own network namespace is cut off (link down). The
