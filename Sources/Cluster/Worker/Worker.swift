@@ -144,14 +144,14 @@ public final class Worker {
                     try handleStep(received)
                 case .evaluate:
                     let (command, _) = try received.body(ControlMessage.Evaluate.self, source: "coordinator")
-                    let data = session!.data
+                    let data = try setUpSession().data
                     let set = command.split == .test ? data.test : data.validation
                     guard let set, command.start >= 0, command.start <= command.end, command.end <= set.count else {
                         throw TransportError.malformed("evaluation range \(command.start)..<\(command.end) of \(command.split)")
                     }
-                    try reply(.evaluation, try session!.replica.evaluate(set, range: command.start..<command.end), to: header)
+                    try reply(.evaluation, try setUpSession().replica.evaluate(set, range: command.start..<command.end), to: header)
                 case .stateRequest:
-                    try reply(.state, ControlMessage.Empty(), binary: FloatCoding.bytes(session!.replica.state()), to: header)
+                    try reply(.state, ControlMessage.Empty(), binary: FloatCoding.bytes(try setUpSession().replica.state()), to: header)
                 case .stop:
                     let (stop, _) = try received.body(ControlMessage.Stop.self, source: "coordinator")
                     log("\(name): stopping (\(stop.reason))")
@@ -193,6 +193,12 @@ public final class Worker {
 
     // MARK: setup (C, D)
 
+    /// The session of the first setup; commands that need one before it are a protocol error.
+    private func setUpSession() throws -> Session {
+        guard let session else { throw TransportError.unexpected("a command that needs a setup came before the first one") }
+        return session
+    }
+
     private func handleSetup(_ received: Received, files: DatasetFiles, hello: ControlMessage.Hello, context: ZMQContext,
                              ringSocket: ZMQSocket, faults: FaultInjector?) throws {
         let header = received.header
@@ -210,7 +216,7 @@ public final class Worker {
             ring.waitChanged = { [unowned self] in self.heartbeat.waiting = $0 }
             ring.willSend = { [unowned self] in self.faultPoint(.ringSend) }
         }
-        let session = session!
+        let session = try setUpSession()
         if !binary.isEmpty {
             try session.replica.load(FloatCoding.state(binary, parameterCount: setup.parameterCount, stateCount: setup.stateCount,
                                                        source: "coordinator"))
@@ -246,7 +252,7 @@ public final class Worker {
     // MARK: steps (E, F)
 
     private func handleStep(_ received: Received) throws {
-        let session = session!
+        let session = try setUpSession()
         let (command, _) = try received.body(ControlMessage.Step.self, source: "coordinator")
         guard command.step == completedSteps else {
             throw ClusterError.diverged("asked for the step after \(command.step) steps, but this worker has done \(completedSteps)")
