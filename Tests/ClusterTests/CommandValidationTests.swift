@@ -47,6 +47,8 @@ struct CommandValidationTests {
     @Test func setupFieldsAreChecked() throws {
         #expect(try Self.setup().problem(current: nil) == nil)
         #expect(try Self.setup().problem(current: Self.configuration) == nil)
+        // Every step done: a new ring for the final evaluation starts "at" the step after the last.
+        #expect(try Self.setup { $0["nextStep"] = 12 }.problem(current: nil) == nil)
         let cases: [(String, (inout [String: Any]) -> Void)] = [
             ("worldSize 0", { $0["worldSize"] = 0 }),
             ("worldSize -2", { $0["worldSize"] = -2 }),
@@ -57,7 +59,7 @@ struct CommandValidationTests {
             ("ringEndpoints entry 'http://x'", { $0["ringEndpoints"] = ["http://x"] }),
             ("ringKeys has 2 entries", { $0["ringKeys"] = ["a", "b"] }),
             ("nextStep -1", { $0["nextStep"] = -1 }),
-            ("nextStep 12 must be 0-11", { $0["nextStep"] = 12 }),
+            ("nextStep 13 must be 0-12", { $0["nextStep"] = 13 }),
             ("parameterCount 2305843009213693951", { $0["parameterCount"] = Int.max / 4 }),
             ("stateCount -1", { $0["stateCount"] = -1 }),
             ("checkEvery 0", { $0["checkEvery"] = 0 }),

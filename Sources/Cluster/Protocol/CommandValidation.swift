@@ -21,8 +21,9 @@ extension ControlMessage.Setup {
             return "ringEndpoints entry '\(bad.prefix(80))' is not tcp://... or ipc://... (at most 512 bytes)"
         }
         if let ringKeys, ringKeys.count != worldSize { return "ringKeys has \(ringKeys.count) entries for worldSize \(worldSize)" }
-        if nextStep < 0 || nextStep >= configuration.iterations {
-            return "nextStep \(nextStep) must be 0-\(configuration.iterations - 1) for \(configuration.iterations) iterations"
+        // Equal to the iterations once every step is done (a new ring for the final evaluation).
+        if nextStep < 0 || nextStep > configuration.iterations {
+            return "nextStep \(nextStep) must be 0-\(configuration.iterations) for \(configuration.iterations) iterations"
         }
         if parameterCount != architecture.parameterCount || stateCount != architecture.stateCount {
             return "parameterCount \(parameterCount) and stateCount \(stateCount) do not match \(architecture): "
