@@ -12,7 +12,7 @@ struct DatasetFiles {
         let all = try CIFAR10.load(directory: directory, validation: 0)
         var hash = FNV1a64()
         for set in [all.train, all.test] {
-            for bytes in [set.pixels, set.labels] { bytes.withUnsafeBytes { hash.combine($0) } }
+            for bytes in [set.pixels, set.labels] { bytes.withUnsafeBytes { hash.combineWords($0) } }
         }
         return DatasetFiles(train: all.train, test: all.test,
                             info: .init(fingerprint: hex(hash.value), trainImages: all.train.count, testImages: all.test.count))

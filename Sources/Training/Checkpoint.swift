@@ -127,6 +127,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 /// FNV-1a, 64 bit: small, dependency-free, and enough to catch corruption and truncation. The
 /// one hash of the project: checkpoints, parameter hashes and the dataset fingerprint.
 public struct FNV1a64 {
+    static let prime: UInt64 = 0x0000_0100_0000_01B3
     public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
 
     public init() {}
@@ -135,7 +136,23 @@ public struct FNV1a64 {
         var hash = value
         for byte in bytes {
             hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
+            hash &*= Self.prime
+        }
+        value = hash
+    }
+
+    /// FNV-1a over 8-byte little-endian words (the tail byte by byte): a different hash from
+    /// `combine`, about 8x faster, for fingerprints of large buffers such as the dataset.
+    public mutating func combineWords(_ bytes: UnsafeRawBufferPointer) {
+        var hash = value
+        let words = bytes.count / 8
+        for index in 0..<words {
+            hash ^= UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+            hash &*= Self.prime
+        }
+        for byte in bytes[(words * 8)...] {
+            hash ^= UInt64(byte)
+            hash &*= Self.prime
         }
         value = hash
     }

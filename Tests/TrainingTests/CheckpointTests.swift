@@ -125,6 +125,27 @@ import Training
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == [(saved as NSString).lastPathComponent])
         #expect(try CheckpointDirectory(runDirectory: mountPoint).latestValid().checkpoint == sample())
     }
+
+    /// The word-wise FNV-1a reads 8-byte little-endian words, then the tail byte by byte, and
+    /// every byte changes it (a hand-computed reference on 13 bytes).
+    @Test func wordWiseFNVHashesWordsThenTheTail() {
+        let bytes: [UInt8] = (0..<13).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 5) }
+        var expected: UInt64 = 0xCBF2_9CE4_8422_2325
+        var word: UInt64 = 0
+        for (index, byte) in bytes[0..<8].enumerated() { word |= UInt64(byte) << (8 * UInt64(index)) }
+        expected = (expected ^ word) &* 0x0000_0100_0000_01B3
+        for byte in bytes[8...] { expected = (expected ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        var hash = FNV1a64()
+        bytes.withUnsafeBytes { hash.combineWords($0) }
+        #expect(hash.value == expected)
+        for index in bytes.indices {
+            var changed = bytes
+            changed[index] ^= 1
+            var other = FNV1a64()
+            changed.withUnsafeBytes { other.combineWords($0) }
+            #expect(other.value != expected, "byte \(index)")
+        }
+    }
 }
 
 @Suite struct TensorBoardLogTests {
