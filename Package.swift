@@ -28,6 +28,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "resnet-ddp", targets: ["resnet-ddp"]),
+        // For the libFuzzer package in Fuzz/ (scripts/fuzz), which builds it with sanitizers.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -51,6 +53,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(name: "FuzzTargets", dependencies: ["CIFAR", "Cluster", "Models", "Training", "Transport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Models", "TensorCore"],
@@ -60,7 +63,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "Transport"]),
         .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport", "Transport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "Training", "Transport", "TensorCore", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "FuzzTargets", "Training", "Transport", "TensorCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "Models", "CIFAR", "TensorCore", "TestSupport"],
                     resources: [.copy("Fixtures")]),
     ],

@@ -18,27 +18,33 @@ public struct LabeledImages: Sendable {
         var pixels = [UInt8](), labels = [UInt8]()
         pixels.reserveCapacity(paths.count * CIFARFormat.recordsPerFile * CIFARFormat.pixelsPerImage)
         for path in paths {
-            let data = try readFile(path)
-            guard data.count == CIFARFormat.recordsPerFile * CIFARFormat.recordBytes else {
-                throw CIFARError.wrongSize(path, bytes: data.count)
-            }
-            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let plane = CIFARFormat.side * CIFARFormat.side
-                for record in 0..<CIFARFormat.recordsPerFile {
-                    let base = record * CIFARFormat.recordBytes
-                    let label = bytes[base]
-                    guard label < 10 else { throw CIFARError.labelOutOfRange(path, record: record, label: Int(label)) }
-                    labels.append(label)
-                    for p in 0..<plane {
-                        pixels.append(bytes[base + 1 + p])
-                        pixels.append(bytes[base + 1 + plane + p])
-                        pixels.append(bytes[base + 1 + 2 * plane + p])
-                    }
+            try decode(readFile(path), source: path, records: CIFARFormat.recordsPerFile, pixels: &pixels, labels: &labels)
+        }
+        return LabeledImages(pixels: pixels, labels: labels)
+    }
+
+    /// Decodes one file's bytes, which must hold exactly `records` records (label byte, then the
+    /// red, green and blue 32 x 32 planes), appending HWC pixels and labels.
+    public static func decode(_ data: Data, source: String, records: Int,
+                              pixels: inout [UInt8], labels: inout [UInt8]) throws {
+        guard data.count == records * CIFARFormat.recordBytes else {
+            throw CIFARError.wrongSize(source, bytes: data.count)
+        }
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let plane = CIFARFormat.side * CIFARFormat.side
+            for record in 0..<records {
+                let base = record * CIFARFormat.recordBytes
+                let label = bytes[base]
+                guard label < 10 else { throw CIFARError.labelOutOfRange(source, record: record, label: Int(label)) }
+                labels.append(label)
+                for p in 0..<plane {
+                    pixels.append(bytes[base + 1 + p])
+                    pixels.append(bytes[base + 1 + plane + p])
+                    pixels.append(bytes[base + 1 + 2 * plane + p])
                 }
             }
         }
-        return LabeledImages(pixels: pixels, labels: labels)
     }
 
     private static func readFile(_ path: String) throws -> Data {

@@ -53,14 +53,17 @@ struct Bench: ParsableCommand {
     func parsedDepths() throws -> [Architecture] {
         try depths.split(separator: ",").map {
             guard let d = Int($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--depths: '\($0)' is not a number") }
+            guard d <= TrainingConfiguration.maximumDepth else {
+                throw ValidationError("--depths: \(d) is deeper than \(TrainingConfiguration.maximumDepth) (the paper's deepest net)")
+            }
             do { return try Architecture(depth: d) } catch { throw ValidationError("--depths: \(error)") }
         }
     }
 
     func parsedThreads() throws -> [Int] {
         try threads.split(separator: ",").map {
-            guard let t = Int($0.trimmingCharacters(in: .whitespaces)), t >= 1 else {
-                throw ValidationError("--threads: '\($0)' is not a positive number")
+            guard let t = Int($0.trimmingCharacters(in: .whitespaces)), (1...256).contains(t) else {
+                throw ValidationError("--threads: '\($0)' is not a number from 1 to 256")
             }
             return t
         }

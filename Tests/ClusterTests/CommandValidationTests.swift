@@ -109,6 +109,82 @@ struct CommandValidationTests {
     }
 }
 
+extension CommandValidationTests {
+    @Test func evaluateFieldsAreChecked() throws {
+        func evaluate(_ start: Int, _ end: Int) throws -> ControlMessage.Evaluate {
+            try JSONDecoder().decode(ControlMessage.Evaluate.self, from: Data(#"{"split":"test","start":\#(start),"end":\#(end)}"#.utf8))
+        }
+        #expect(try evaluate(0, 10_000).problem(setSize: 10_000) == nil)
+        #expect(try evaluate(5, 5).problem(setSize: 10_000) == nil)
+        for (start, end) in [(-1, 10), (11, 10), (0, 10_001)] {
+            #expect(try evaluate(start, end).problem(setSize: 10_000)?.contains("evaluation range \(start)..<\(end)") == true)
+        }
+        #expect(try evaluate(0, 1).problem(setSize: nil)?.contains("does not exist") == true)
+    }
+}
+
+/// What the coordinator accepts from a member: counts that do not fit the request are refused
+/// naming the field (they went into the metrics, or trapped in the sums).
+struct ReplyValidationTests {
+    static func decode<T: Decodable>(_: T.Type, _ json: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(json.utf8))
+    }
+
+    @Test func resultFieldsAreChecked() throws {
+        func result(_ correct: Int, _ images: Int, _ nonFinite: Int, _ hash: String) throws -> ControlMessage.Result {
+            try Self.decode(ControlMessage.Result.self, #"{"statistics":{"lossSumFixed":-5,"correct":\#(correct),"images":\#(images),"#
+                            + #""nonFinite":\#(nonFinite)},"parameterHash":\#(hash)}"#)
+        }
+        #expect(try result(3, 64, 0, "null").problem(images: 64, hashRequested: false) == nil)
+        #expect(try result(64, 64, 64, #""0123456789abcdef""#).problem(images: 64, hashRequested: true) == nil)
+        let cases: [(ControlMessage.Result, Bool, String)] = [
+            (try result(3, 65, 0, "null"), false, "statistics.images 65 for a shard of 64"),
+            (try result(-1, 64, 0, "null"), false, "statistics.correct -1"),
+            (try result(Int.max, 64, 0, "null"), false, "statistics.correct 9223372036854775807"),
+            (try result(0, 64, 65, "null"), false, "statistics.nonFinite 65"),
+            (try result(0, 64, 0, "null"), true, "parameterHash is missing"),
+            (try result(0, 64, 0, #""ab""#), false, "parameterHash was not asked for"),
+            (try result(0, 64, 0, #""xyz""#), true, "parameterHash must be 1-16 hex digits"),
+            (try result(0, 64, 0, #""0123456789abcdef0""#), true, "parameterHash must be 1-16 hex digits"),
+        ]
+        for (result, requested, expected) in cases {
+            let problem = result.problem(images: 64, hashRequested: requested)
+            #expect(problem?.contains(expected) == true, "\(expected): \(problem ?? "accepted")")
+        }
+        #expect(try Self.decode(ControlMessage.Ready.self, #"{"completedSteps":-1,"parameterHash":"ab"}"#).problem() != nil)
+        #expect(try Self.decode(ControlMessage.Ready.self, #"{"completedSteps":7,"parameterHash":"ab"}"#).problem() == nil)
+    }
+
+    @Test func evaluationFieldsAreChecked() throws {
+        // Images 990..<1010 of a set: 10 of them among the first 1,000; 3 wrong, 1 of those early.
+        var valid = Evaluation()
+        valid.images = 20
+        valid.wrong = 3
+        valid.imagesFirst1000 = 10
+        valid.wrongFirst1000 = 1
+        valid.confusion[2][2] = 17
+        valid.confusion[2][5] = 3
+        #expect(valid.problem(range: 990..<1010) == nil)
+        let cases: [(String, (inout Evaluation) -> Void)] = [
+            ("images 21 for a range of 20", { $0.images = 21 }),
+            ("wrong -1", { $0.wrong = -1 }),
+            ("imagesFirst1000 20 for a range holding 10", { $0.imagesFirst1000 = 20 }),
+            ("wrongFirst1000 4 must be 0-3", { $0.wrongFirst1000 = 4 }),
+            ("confusion must be 10 x 10", { $0.confusion = [] }),
+            ("confusion must be 10 x 10", { $0.confusion[9] = [1] }),
+            ("confusion entries must be 0-20", { $0.confusion[0][0] = -1; $0.confusion[2][2] = 18 }),
+            ("confusion sums to 21 images", { $0.confusion[1][1] = 1 }),
+            ("confusion sums to 20 images and 2 wrong", { $0.confusion[2][5] = 2; $0.confusion[2][2] = 18 }),
+        ]
+        for (expected, change) in cases {
+            var evaluation = valid
+            change(&evaluation)
+            let problem = evaluation.problem(range: 990..<1010)
+            #expect(problem?.contains(expected) == true, "\(expected): \(problem ?? "accepted")")
+        }
+    }
+}
+
 /// A spoofed coordinator (a ROUTER in this process) sends real worker processes well-formed,
 /// correctly checksummed setups and steps with hostile fields: each worker exits with status 1
 /// and an error naming the field, never by a signal.

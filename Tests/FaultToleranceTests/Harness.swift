@@ -5,32 +5,36 @@ import Training
 
 let canRunFaultSuite = realDataDirectory != nil && resnetDDPExecutable != nil
 
-/// The model and schedule every scenario trains: ResNet-8, so that a scenario takes seconds.
-func trainingFlags(iterations: Int, checkpointEvery: Int = 1000) -> [String] {
-    ["--depth", "8", "--iterations", String(iterations), "--eval-every", String(iterations), "--log-every", "5",
+/// The model and schedule every scenario trains: ResNet-8, so that a scenario takes seconds (the
+/// chaos soak trains deeper nets).
+func trainingFlags(iterations: Int, checkpointEvery: Int = 1000, depth: Int = 8) -> [String] {
+    ["--depth", String(depth), "--iterations", String(iterations), "--eval-every", String(iterations), "--log-every", "5",
      "--checkpoint-every", String(checkpointEvery), "--seed", "3"]
 }
 
 /// The unfaulted single-process result for `iterations` steps (computed once per length).
-func referenceState(iterations: Int) throws -> ModelState {
-    try ReferenceRuns.shared.state(iterations: iterations)
+func referenceState(iterations: Int, depth: Int = 8) throws -> ModelState {
+    try ReferenceRuns.shared.state(iterations: iterations, depth: depth)
 }
 
 final class ReferenceRuns: @unchecked Sendable {
     static let shared = ReferenceRuns()
-    private var states: [Int: ModelState] = [:]
+    private var states: [[Int]: ModelState] = [:]
     private let lock = NSLock()
 
-    func state(iterations: Int) throws -> ModelState {
+    func state(iterations: Int, depth: Int) throws -> ModelState {
         lock.lock()
         defer { lock.unlock() }
-        if let state = states[iterations] { return state }
+        if let state = states[[iterations, depth]] { return state }
         let run = temporaryDirectory() + "/reference"
-        let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--threads", "1", "--out", run]
-                                                   + trainingFlags(iterations: iterations))
+        // Bits do not depend on the thread count (PinnedBitsTests): deeper references use both cores.
+        let threads = depth == 8 ? "1" : "2"
+        let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--threads", threads, "--out", run]
+                                                   + trainingFlags(iterations: iterations, depth: depth),
+                                                   seconds: 7200)
         try #require(status == 0, "reference run failed:\n\(output)")
         let state = try CheckpointDirectory(runDirectory: run).latestValid().checkpoint.modelState
-        states[iterations] = state
+        states[[iterations, depth]] = state
         return state
     }
 }
@@ -44,12 +48,14 @@ final class FaultRun {
     var endpoint: String
 
     let iterations: Int
+    let depth: Int
     private(set) var coordinator: ToolProcess?
     private(set) var workers: [ToolProcess] = []
     let started = Date()
 
-    init(iterations: Int) {
+    init(iterations: Int, depth: Int = 8) {
         self.iterations = iterations
+        self.depth = depth
         endpoint = "ipc://\(directory)/coordinator.sock"
     }
 
@@ -66,7 +72,7 @@ final class FaultRun {
         var arguments = ["coordinator", "--listen", endpoint, "--workers", String(workers), "--step-timeout", "20",
                          "--rendezvous-timeout", "60"] + extra
         arguments += resume ? ["--resume", runDirectory, "--iterations", String(iterations)]
-                            : ["--out", runDirectory] + trainingFlags(iterations: iterations, checkpointEvery: checkpointEvery)
+                            : ["--out", runDirectory] + trainingFlags(iterations: iterations, checkpointEvery: checkpointEvery, depth: depth)
         let process: ToolProcess
         if let shell {
             // e.g. "ulimit -f 200": limits that apply to the coordinator only.
@@ -145,7 +151,7 @@ final class FaultRun {
         #expect(latest.warnings.isEmpty, "\(latest.warnings)")
         #expect(latest.checkpoint.step == iterations)
         for file in checkpoints.files() { #expect(throws: Never.self, "damaged checkpoint \(file)") { _ = try CheckpointDirectory.read(file) } }
-        let reference = try referenceState(iterations: iterations)
+        let reference = try referenceState(iterations: iterations, depth: depth)
         #expect(latest.checkpoint.modelState == reference, "final parameters differ from the unfaulted run")
         return output
     }

@@ -199,12 +199,17 @@ public final class Coordinator: TrainingExecutor {
         return try withMembers {
             let request = nextSequence()
             let ranks = members
-            for (rank, shard) in Self.shards(count: samples.count, workers: ranks.count).enumerated() {
+            let shards = Self.shards(count: samples.count, workers: ranks.count)
+            for (rank, shard) in shards.enumerated() {
                 let command = ControlMessage.Step(step: step, learningRate: learningRate, globalBatch: samples.count,
                                                   samples: Array(samples[shard]), reportHash: reportHash)
                 try send(.step, command, step: step, to: ranks[rank], sequence: request)
             }
-            let replies = try collect(.result, from: ranks, sequence: request, timeout: options.stepTimeout, what: "step \(step + 1)")
+            let replies = try collect(.result, from: ranks, sequence: request, timeout: options.stepTimeout, what: "step \(step + 1)") {
+                rank, reply in reply.problem(ControlMessage.Result.self) { result, _ in
+                    result.problem(images: shards[rank].count, hashRequested: reportHash)
+                }
+            }
             var total = StepStatistics()
             var hashes: [String?] = []
             for (member, reply) in zip(ranks, replies) {
@@ -238,14 +243,17 @@ public final class Coordinator: TrainingExecutor {
         return try withMembers {
             let request = nextSequence()
             let ranks = members
-            for (rank, shard) in Self.shards(count: count, workers: ranks.count).enumerated() {
+            let shards = Self.shards(count: count, workers: ranks.count)
+            for (rank, shard) in shards.enumerated() {
                 let command = ControlMessage.Evaluate(split: split, start: shard.lowerBound, end: shard.upperBound)
                 try send(.evaluate, command, to: ranks[rank], sequence: request)
             }
             // An evaluation is forward passes only, about a third of a training image's work each.
             let timeout = options.stepTimeout * (1 + Double(count) / Double(configuration.batchSize) / 3)
-            return try collect(.evaluation, from: ranks, sequence: request, timeout: timeout, what: "\(split) evaluation")
-                .reduce(Evaluation()) { $0.merged(with: try $1.body(Evaluation.self, source: "a worker").0) }
+            return try collect(.evaluation, from: ranks, sequence: request, timeout: timeout, what: "\(split) evaluation") {
+                rank, reply in reply.problem(Evaluation.self) { evaluation, _ in evaluation.problem(range: shards[rank]) }
+            }
+            .reduce(Evaluation()) { $0.merged(with: try $1.body(Evaluation.self, source: "a worker").0) }
         }
     }
 

@@ -19,9 +19,11 @@ extension Coordinator {
     }
 
     /// One reply of `kind` to request `sequence` from each of `wanted`, in that order. A member
-    /// lost meanwhile, a failure report, or the deadline throws `MembershipChanged` after
-    /// removing whoever is to blame.
-    func collect(_ kind: MessageKind, from wanted: [Member], sequence: UInt32, timeout: Double, what: String) throws -> [Received] {
+    /// lost meanwhile, a failure report, a reply that `check` (given the member's index in
+    /// `wanted`) finds a problem with, or the deadline throws `MembershipChanged` after removing
+    /// whoever is to blame.
+    func collect(_ kind: MessageKind, from wanted: [Member], sequence: UInt32, timeout: Double, what: String,
+                 check: (Int, Received) -> String? = { _, _ in nil }) throws -> [Received] {
         var replies = [ObjectIdentifier: Received]()
         let deadline = monotonicSeconds() + timeout
         while replies.count < wanted.count {
@@ -65,6 +67,10 @@ extension Coordinator {
             if replies[ObjectIdentifier(member)] != nil {
                 log("coordinator: ignored a duplicate \(kind) from \(member.name)")
                 continue
+            }
+            if let index = wanted.firstIndex(where: { $0 === member }), let problem = check(index, received) {
+                lose(member, reason: "sent an invalid \(kind): \(problem)")
+                throw MembershipChanged()
             }
             replies[ObjectIdentifier(member)] = received
         }

@@ -89,7 +89,7 @@ extension Coordinator {
         }
         for member in holders { try send(.setup, setup(member), to: member, sequence: request) }
         var readies = try collect(.ready, from: holders, sequence: request, timeout: options.stepTimeout,
-                                  what: "workers to set up for epoch \(epoch)")
+                                  what: "workers to set up for epoch \(epoch)", check: Self.checkReady)
         if !joiners.isEmpty {
             let state: ModelState
             if let savedState, savedState.step == completedSteps {
@@ -104,7 +104,7 @@ extension Coordinator {
             for member in joiners { try send(.setup, setup(member), binary: bytes, to: member, sequence: request) }
             // New members load the dataset and build the model first.
             readies += try collect(.ready, from: joiners, sequence: request, timeout: max(options.stepTimeout, 30),
-                                   what: "new workers to set up for epoch \(epoch)")
+                                   what: "new workers to set up for epoch \(epoch)", check: Self.checkReady)
         }
         let all = holders + joiners
         let reference = try readies[0].body(ControlMessage.Ready.self, source: all[0].name).0
@@ -123,12 +123,21 @@ extension Coordinator {
         emit("membership")
     }
 
+    static func checkReady(_: Int, _ reply: Received) -> String? {
+        reply.problem(ControlMessage.Ready.self) { ready, _ in ready.problem() }
+    }
+
     func fetchState(from member: Member) throws -> ModelState {
         let request = nextSequence()
         try send(.stateRequest, ControlMessage.Empty(), to: member, sequence: request)
-        let reply = try collect(.state, from: [member], sequence: request, timeout: options.stepTimeout, what: "the model state")[0]
-        let (_, binary) = try reply.body(ControlMessage.Empty.self, source: member.name)
         let architecture = try configuration.architecture()
+        let expectedBytes = (2 * architecture.parameterCount + architecture.stateCount) * 4
+        let reply = try collect(.state, from: [member], sequence: request, timeout: options.stepTimeout, what: "the model state") {
+            _, reply in reply.problem(ControlMessage.Empty.self) { _, binary in
+                binary.count == expectedBytes ? nil : "\(binary.count) state bytes, expected \(expectedBytes)"
+            }
+        }[0]
+        let (_, binary) = try reply.body(ControlMessage.Empty.self, source: member.name)
         return try FloatCoding.state(binary, parameterCount: architecture.parameterCount,
                                      stateCount: architecture.stateCount,
                                      source: member.name)

@@ -56,3 +56,12 @@ extension ControlMessage.Step {
         return nil
     }
 }
+
+extension ControlMessage.Evaluate {
+    /// What is wrong with this evaluation over a set of `setSize` images (nil: no such set), or nil.
+    public func problem(setSize: Int?) -> String? {
+        guard let setSize else { return "split \(split) does not exist in this run" }
+        if start < 0 || start > end || end > setSize { return "evaluation range \(start)..<\(end) of \(split) (\(setSize) images)" }
+        return nil
+    }
+}

@@ -25,4 +25,13 @@ struct Received {
     func body<T: Decodable>(_ type: T.Type, source: String) throws -> (T, [UInt8]) {
         try ControlPayload.decode(type, from: message.payload, source: source)
     }
+    /// Why this payload is no valid `T` (undecodable, or what `check` says of it), or nil.
+    func problem<T: Decodable>(_ type: T.Type, _ check: (T, [UInt8]) -> String?) -> String? {
+        do {
+            let (body, binary) = try body(type, source: "the member")
+            return check(body, binary)
+        } catch {
+            return "\(error)"
+        }
+    }
 }

@@ -146,10 +146,10 @@ public final class Worker {
                     let (command, _) = try received.body(ControlMessage.Evaluate.self, source: "coordinator")
                     let data = try setUpSession().data
                     let set = command.split == .test ? data.test : data.validation
-                    guard let set, command.start >= 0, command.start <= command.end, command.end <= set.count else {
-                        throw TransportError.malformed("evaluation range \(command.start)..<\(command.end) of \(command.split)")
+                    if let problem = command.problem(setSize: set?.count) { throw TransportError.malformed(problem) }
+                    if let set {
+                        try reply(.evaluation, try setUpSession().replica.evaluate(set, range: command.start..<command.end), to: header)
                     }
-                    try reply(.evaluation, try setUpSession().replica.evaluate(set, range: command.start..<command.end), to: header)
                 case .stateRequest:
                     try reply(.state, ControlMessage.Empty(), binary: FloatCoding.bytes(try setUpSession().replica.state()), to: header)
                 case .stop:

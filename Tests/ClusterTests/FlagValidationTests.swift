@@ -1,0 +1,19 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Flags with absurd values end with a usage error naming the flag and its limit, before any
+/// allocation (`bench --threads 100000` used to start 100,000 threads).
+@Suite(.enabled(if: resnetDDPExecutable != nil, "needs the release build"))
+struct FlagValidationTests {
+    @Test(arguments: [
+        (["bench", "--threads", "100000"], "--threads: '100000' is not a number from 1 to 256"),
+        (["bench", "--threads", "0"], "--threads: '0' is not a number from 1 to 256"),
+        (["bench", "--depths", "60002"], "--depths: 60002 is deeper than 1202"),
+    ])
+    func absurdBenchFlagsAreRefused(arguments: [String], expected: String) throws {
+        let (status, output) = try ToolProcess.run(arguments, seconds: 60)
+        #expect(status == 64, "\(arguments): status \(status)\n\(output)")
+        #expect(output.contains(expected), "\(output)")
+    }
+}
