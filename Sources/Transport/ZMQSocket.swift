@@ -108,16 +108,21 @@ public final class ZMQSocket {
         return handle
     }
 
-    /// Binds and returns the resolved endpoint (with the port chosen for `tcp://host:*`).
+    /// Binds and returns the resolved endpoint (with the port chosen for `tcp://host:*`). A host
+    /// *name* (libzmq binds only `*`, an address or an interface) binds every interface, and
+    /// the endpoint returned names the host again, for peers to connect to.
     @discardableResult
     public func bind(_ address: String) throws -> String {
-        guard zmq_bind(try live(), address) == 0 else { throw TransportError.zmq("bind \(address)", lastError()) }
+        let hostName = TCPEndpoint.hostName(in: address)
+        let bindAddress = hostName.map { _ in TCPEndpoint.replacingHost(in: address, with: "*") } ?? address
+        guard zmq_bind(try live(), bindAddress) == 0 else { throw TransportError.zmq("bind \(bindAddress)", lastError()) }
         var buffer = [CChar](repeating: 0, count: 512)
         var size = buffer.count
         guard zmq_getsockopt(try live(), ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else {
             throw TransportError.zmq("getsockopt(LAST_ENDPOINT)", lastError())
         }
         endpoint = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if let hostName { endpoint = TCPEndpoint.replacingHost(in: endpoint, with: hostName) }
         return endpoint
     }
 

@@ -179,12 +179,6 @@ struct ScenarioReport: Codable {
     }
 }
 
-/// `ip` from iproute2, when this process may use it to make network namespaces (root).
-let ipTool: String? = {
-    guard getuid() == 0 else { return nil }
-    return ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
-
 /// A network namespace joined to this one by a veth pair: host side `hostAddress`, namespace
 /// side `namespaceAddress`. Removed (with its link) on deinit.
 final class NetworkNamespace {

@@ -13,7 +13,8 @@ extension Coordinator {
         completedSteps = startStep
         savedState = (startStep, state)
         let deadline = monotonicSeconds() + options.rendezvousTimeout
-        log("coordinator: waiting for \(options.workers) worker(s) on \(endpoint)")
+        let security = options.curve.map { ", CURVE: \($0.authorized.count) authorized worker key(s)" } ?? ", no CURVE (plaintext)"
+        log("coordinator: waiting for \(options.workers) worker(s) on \(endpoint)\(security)")
         while agreeingPendingCount < options.workers {
             // A local worker that exits now (bad data, bad flags) will not join: fail at once, not
             // after the whole rendezvous timeout.

@@ -1,0 +1,97 @@
+import Foundation
+
+/// `ip` from iproute2, when this process may use it to make network namespaces (root).
+public let ipTool: String? = {
+    guard getuid() == 0 else { return nil }
+    return ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+/// N hosts on this machine: network namespaces joined by veth pairs to a bridge in this one, each
+/// with its own address and (for what runs through `command`) its own host name in a UTS
+/// namespace. This machine is `gateway` on the bridge. Nothing leaves the namespaces the object
+/// made; `remove()` kills what still runs inside them and deletes them.
+public final class SimulatedHosts: @unchecked Sendable {
+    public struct Host: Sendable {
+        public let name: String
+        public let namespace: String
+        public let address: String
+    }
+
+    public let hosts: [Host]
+    public let gateway: String
+    private let bridge: String
+    private var removed = false
+
+    public init(count: Int) throws {
+        let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        // A subnet no interface here uses (a namespace left by a killed run would take the route).
+        let (_, addresses) = try ToolProcess.run(["-4", "-o", "addr", "show"], executable: ipTool!, seconds: 30)
+        let free = (1...250).filter { !addresses.contains(" 10.213.\($0).") }
+        guard let third = free.randomElement() else { throw SimulatedHostsError("every subnet 10.213.1-250.0/24 is in use") }
+        bridge = "rbr\(tag)"
+        gateway = "10.213.\(third).1"
+        hosts = (0..<count).map { Host(name: "host\($0)", namespace: "rddp-\(tag)-\($0)", address: "10.213.\(third).\(10 + $0)") }
+        do {
+            try Self.ip("link", "add", bridge, "type", "bridge")
+            try Self.ip("addr", "add", "\(gateway)/24", "dev", bridge)
+            try Self.ip("link", "set", bridge, "up")
+            for (index, host) in hosts.enumerated() {
+                let outside = "rv\(tag)\(index)", inside = "rn\(tag)\(index)"
+                try Self.ip("netns", "add", host.namespace)
+                try Self.ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+                try Self.ip("link", "set", outside, "master", bridge)
+                try Self.ip("link", "set", outside, "up")
+                try Self.ip("link", "set", inside, "netns", host.namespace)
+                try Self.ip("netns", "exec", host.namespace, "ip", "addr", "add", "\(host.address)/24", "dev", inside)
+                try Self.ip("netns", "exec", host.namespace, "ip", "link", "set", inside, "up")
+                try Self.ip("netns", "exec", host.namespace, "ip", "link", "set", "lo", "up")
+                try Self.ip("netns", "exec", host.namespace, "ip", "route", "add", "default", "via", gateway)
+            }
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    deinit { remove() }
+
+    /// The command line that runs `arguments` on `host` (in its namespace, under its host name).
+    public func command(on host: Host, _ arguments: [String]) -> (executable: String, arguments: [String]) {
+        (ipTool!, ["netns", "exec", host.namespace, "unshare", "--uts", "/bin/sh", "-c", "hostname \(host.name) && exec \"$0\" \"$@\""]
+            + arguments)
+    }
+
+    /// Starts `arguments` on `host`.
+    public func start(on host: Host, _ arguments: [String], environment: [String: String] = [:]) throws -> ToolProcess {
+        let (executable, line) = command(on: host, arguments)
+        return try ToolProcess(line, executable: executable, environment: environment)
+    }
+
+    /// The PIDs of every process in `host`'s network namespace.
+    public func pids(on host: Host) -> [Int32] {
+        let output = (try? ToolProcess.run(["netns", "pids", host.namespace], executable: ipTool!, seconds: 30).output) ?? ""
+        return output.split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// Kills what runs in the namespaces and deletes them and the bridge. Call it where the test
+    /// is done (a deinit alone may run as soon as the object's last use).
+    public func remove() {
+        guard !removed else { return }
+        removed = true
+        for host in hosts {
+            for pid in pids(on: host) { kill(pid, SIGKILL) }
+            try? Self.ip("netns", "del", host.namespace)   // takes the namespace's veth end, and so the pair
+        }
+        try? Self.ip("link", "del", bridge)
+    }
+
+    private static func ip(_ arguments: String...) throws {
+        let (status, output) = try ToolProcess.run(arguments, executable: ipTool!, seconds: 30)
+        guard status == 0 else { throw SimulatedHostsError("ip \(arguments.joined(separator: " ")): \(output)") }
+    }
+}
+
+public struct SimulatedHostsError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
