@@ -115,18 +115,15 @@ final class RealSSHTests {
     }
 
     @Test func stopLeavesNoProcessBehind() throws {
-        // Not yet: SIGTERM or SIGINT to a launcher started from this test process left the
-        // coordinator and workers running (from a shell, with a stand-in ssh, both clean up);
-        // issue 18 keeps that open.
-        for (name, end) in [("stop", "cluster/stop")] {
+        for (name, end) in [("stop", "cluster/stop"), ("terminate", "SIGTERM"), ("interrupt", "SIGINT")] {
             let (launcher, state, run) = try launch([0, 1], iterations: 5000, name: name)
             let joined = waitUntil(seconds: 120) {
                 ((try? String(contentsOfFile: "\(run)/events.jsonl", encoding: .utf8)) ?? "").contains(#""event":"membership""#)
             }
             try #require(joined, "\(launcher.output)")
             #expect(leftovers().count == 2, "\(leftovers())")
-            if end == "SIGTERM" {
-                kill(launcher.process.processIdentifier, SIGTERM)
+            if end == "SIGTERM" || end == "SIGINT" {
+                kill(launcher.process.processIdentifier, end == "SIGTERM" ? SIGTERM : SIGINT)
             } else {
                 let (status, output) = try shell("\(repository)/cluster/stop \(state) --ssh '\(ssh)'")
                 #expect(status == 0 && output.contains("ended worker on \(hosts.hosts[1].address)"), "\(output)")

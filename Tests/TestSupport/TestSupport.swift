@@ -56,6 +56,12 @@ public final class ToolProcess: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output
         process.standardError = output
+        // The child inherits this thread's signal mask, and Swift's worker threads block most
+        // signals: without this a test could not stop a script with SIGINT or SIGTERM.
+        var all = sigset_t(), previous = sigset_t()
+        sigemptyset(&all)
+        pthread_sigmask(SIG_SETMASK, &all, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
     }
 
