@@ -114,7 +114,7 @@ func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
     } catch ClusterError.interrupted(let when) {
         coordinator?.stop(reason: "interrupted")
         finished(false)
-        display.message("interrupted \(when); nothing was trained since the last checkpoint")
+        display.message("interrupted \(when); --resume \(run.directory) continues from its latest checkpoint")
         throw ExitCode(130)
     } catch {
         coordinator?.stop(reason: "coordinator failed: \(error)")

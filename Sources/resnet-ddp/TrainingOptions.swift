@@ -150,7 +150,7 @@ struct TrainingOptions: ParsableArguments {
 func finish(_ trainer: Trainer, runDirectory: String, display: ProgressDisplay, stop: StopSignal) throws -> TrainingSummary {
     let summary = try trainer.run(shouldStop: { stop.isSet })
     if !summary.finished {
-        display.message("interrupted at step \(summary.step); continue with: resnet-ddp train --resume \(runDirectory)")
+        display.message("interrupted at step \(summary.step); continue with --resume \(runDirectory) (on any number of workers: same bits)")
         return summary
     }
     var line = "finished \(summary.step) steps"

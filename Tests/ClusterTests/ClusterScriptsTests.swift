@@ -29,27 +29,4 @@ private func shell(_ command: String, environment: [String: String] = [:]) throw
         let (syntax, message) = try shell("bash -n \(repository)/cluster/slurm.sbatch && bash -n \(repository)/cluster/launch")
         #expect(syntax == 0, "\(message)")
     }
-
-    /// The ssh launcher against this machine, with a stand-in for ssh that runs the command here,
-    /// with CURVE keys made by the launcher.
-    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
-    func sshLauncherRunsATrainingAndRecordsPIDs() throws {
-        let dir = temporaryDirectory()
-        let fakeSSH = dir + "/fake-ssh"
-        try "#!/usr/bin/env bash\nshift\nexec bash -c \"$*\"\n".write(toFile: fakeSSH, atomically: true, encoding: .utf8)
-        chmod(fakeSSH, 0o755)
-        try "# test hosts\nlocalhost 127.0.0.1\nlocalhost 127.0.0.1\n".write(toFile: dir + "/hosts", atomically: true, encoding: .utf8)
-        let port = Int.random(in: 20_000..<60_000)
-        let (status, output) = try shell("\(repository)/cluster/launch --hosts \(dir)/hosts --listen-host 127.0.0.1 --port \(port) "
-            + "--ssh \(fakeSSH) --state \(dir)/state --keys \(dir)/keys --data \(realDataDirectory!) -- --depth 8 --iterations 6 --eval-every 6 "
-            + "--log-every 3 --out \(dir)/run")
-        try #require(status == 0, "\(output)")
-        let pids = try String(contentsOfFile: dir + "/state/pids", encoding: .utf8).split(separator: "\n")
-        #expect(pids.count == 3 && pids[0].hasSuffix("coordinator") && pids[1].hasSuffix("worker"))
-        #expect(try CheckpointDirectory(runDirectory: dir + "/run").latestValid().checkpoint.step == 6)
-        let authorized = try String(contentsOfFile: dir + "/keys/authorized", encoding: .utf8)
-        #expect(authorized.split(separator: "\n").count == 2 && authorized.contains("worker-1"))
-        let worker = try String(contentsOfFile: dir + "/state/worker-0.log", encoding: .utf8)
-        #expect(!worker.contains("error"), "\(worker)")
-    }
 }

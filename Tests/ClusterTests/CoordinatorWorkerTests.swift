@@ -72,4 +72,33 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
         let lines = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 2)
     }
+
+    /// A stop while paused with no worker left (a batch system signalled the whole job) ends the
+    /// coordinator at once, not after the rendezvous timeout.
+    @Test(.enabled(if: canRun, "needs real CIFAR-10 and the release build"))
+    func aStopWhilePausedWithNoWorkerEndsTheCoordinator() throws {
+        let port = Int.random(in: 20_000..<60_000)
+        let run = temporaryDirectory() + "/run"
+        let coordinator = try ToolProcess(["coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "1", "--out", run,
+                                           "--depth", "8", "--iterations", "5000", "--log-every", "5",
+                                           "--rendezvous-timeout", "600", "--heartbeat-timeout", "2"])
+        defer { if coordinator.process.isRunning { kill(coordinator.process.processIdentifier, SIGKILL) } }
+        let worker = try ToolProcess(["worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
+                                      "--threads", "1"])
+        func waitFor(_ text: String, seconds: Double) -> Bool {
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            while !coordinator.output.contains(text) {
+                if Date() > deadline || !coordinator.process.isRunning { return false }
+                usleep(50_000)
+            }
+            return true
+        }
+        try #require(waitFor("step 5/5000", seconds: 120), "\(coordinator.output)")
+        kill(worker.process.processIdentifier, SIGKILL)
+        try #require(waitFor("paused before step", seconds: 60), "\(coordinator.output)")
+        kill(coordinator.process.processIdentifier, SIGTERM)
+        #expect(coordinator.wait(seconds: 30) == 130, "\(coordinator.output)")
+        #expect(coordinator.output.contains("interrupted while paused before step"), "\(coordinator.output)")
+        #expect(coordinator.output.contains("with no worker holding the model"), "\(coordinator.output)")
+    }
 }

@@ -79,23 +79,7 @@ final class RealSSHTests {
     }
 
     /// resnet-ddp processes still running on the simulated hosts.
-    func leftovers() -> [String] {
-        hosts.hosts.flatMap { host in
-            hosts.pids(on: host).compactMap { pid -> String? in
-                let command = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0")
-                return command.first?.hasSuffix("/resnet-ddp") == true ? "\(host.name): \(pid) \(command.joined(separator: " "))" : nil
-            }
-        }
-    }
-
-    func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while !condition() {
-            if Date() > deadline { return false }
-            usleep(50_000)
-        }
-        return true
-    }
+    func leftovers() -> [String] { hosts.resnetDDPProcesses().map { "\($0.host): \($0.pid) \($0.command)" } }
 
     @Test func launchOverRealSSHMatchesSingleProcess() throws {
         let (launcher, state, run) = try launch([0, 1], iterations: 10, name: "short")
@@ -104,6 +88,8 @@ final class RealSSHTests {
         // Workers ran on the simulated hosts, under their names, with CURVE keys.
         #expect(launcher.output.contains("(host0 pid") && launcher.output.contains("(host1 pid"), "\(launcher.output)")
         #expect(launcher.output.contains("CURVE: 2 authorized worker key(s)"), "\(launcher.output)")
+        let pids = try String(contentsOfFile: "\(state)/pids", encoding: .utf8).split(separator: "\n")
+        #expect(pids.count == 3 && pids[0].hasSuffix("coordinator") && pids[2].hasPrefix(hosts.hosts[1].address), "\(pids)")
         let single = "\(directory)/single"
         let (singleStatus, singleOutput) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--out", single, "--depth", "8",
                                                                 "--iterations", "10", "--eval-every", "10", "--log-every", "5"])

@@ -8,7 +8,7 @@ public let ipTool: String? = {
 
 /// N hosts on this machine: network namespaces joined by veth pairs to a bridge in this one, each
 /// with its own address and (for what runs through `command`) its own host name in a UTS
-/// namespace. This machine is `gateway` on the bridge. Nothing leaves the namespaces the object
+/// namespace; inside them every host's name resolves. This machine is `gateway` on the bridge. Nothing leaves the namespaces the object
 /// made; `remove()` kills what still runs inside them and deletes them.
 public final class SimulatedHosts: @unchecked Sendable {
     public struct Host: Sendable {
@@ -47,6 +47,13 @@ public final class SimulatedHosts: @unchecked Sendable {
                 try Self.ip("netns", "exec", host.namespace, "ip", "link", "set", "lo", "up")
                 try Self.ip("netns", "exec", host.namespace, "ip", "route", "add", "default", "via", gateway)
             }
+            // `ip netns exec` mounts /etc/netns/NAMESPACE/hosts over /etc/hosts: each host finds
+            // the others by name, as on a cluster with DNS.
+            let names = "127.0.0.1 localhost\n" + hosts.map { "\($0.address) \($0.name)\n" }.joined()
+            for host in hosts {
+                try FileManager.default.createDirectory(atPath: "/etc/netns/\(host.namespace)", withIntermediateDirectories: true)
+                try names.write(toFile: "/etc/netns/\(host.namespace)/hosts", atomically: true, encoding: .utf8)
+            }
         } catch {
             remove()
             throw error
@@ -73,6 +80,16 @@ public final class SimulatedHosts: @unchecked Sendable {
         return output.split(separator: "\n").compactMap { Int32($0) }
     }
 
+    /// The `resnet-ddp` processes running on any of the hosts.
+    public func resnetDDPProcesses() -> [(host: String, pid: Int32, command: String)] {
+        hosts.flatMap { host in
+            pids(on: host).compactMap { pid in
+                let line = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0")
+                return line.first?.hasSuffix("/resnet-ddp") == true ? (host.name, pid, line.joined(separator: " ")) : nil
+            }
+        }
+    }
+
     /// Kills what runs in the namespaces and deletes them and the bridge. Call it where the test
     /// is done (a deinit alone may run as soon as the object's last use).
     public func remove() {
@@ -81,6 +98,7 @@ public final class SimulatedHosts: @unchecked Sendable {
         for host in hosts {
             for pid in pids(on: host) { kill(pid, SIGKILL) }
             try? Self.ip("netns", "del", host.namespace)   // takes the namespace's veth end, and so the pair
+            try? FileManager.default.removeItem(atPath: "/etc/netns/\(host.namespace)")
         }
         try? Self.ip("link", "del", bridge)
     }

@@ -88,3 +88,21 @@ public final class ToolProcess: @unchecked Sendable {
         return (status, tool.output)
     }
 }
+
+/// `arguments` (a program and its arguments) run with no open file inherited but standard input,
+/// output and error. For daemons: Foundation sees a child exit when a descriptor the child holds
+/// closes, so a daemon that kept it would leave its parent unreaped and `wait` waiting.
+public func withoutInheritedFiles(_ arguments: [String]) -> [String] {
+    ["/bin/bash", "-c", #"for fd in /proc/$$/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi; done; exec "$@""#,
+     "bash"] + arguments
+}
+
+/// Polls `condition` every 50 ms until it holds (true) or `seconds` pass (false).
+public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while !condition() {
+        if Date() > deadline { return false }
+        usleep(50_000)
+    }
+    return true
+}

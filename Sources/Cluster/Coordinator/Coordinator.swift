@@ -113,8 +113,9 @@ public final class Coordinator: TrainingExecutor {
     let log: (String) -> Void
     /// Called while waiting; returns the PIDs of local worker processes that have exited.
     public var liveness: () -> Set<Int32> = { [] }
-    /// Polled while waiting for the first workers to join: true ends the wait with `interrupted`
-    /// (before any step, so nothing is lost; a pause mid-run keeps waiting for its state's sake).
+    /// Polled while waiting for workers: true ends the wait with `interrupted` before the first
+    /// step, or in a pause where no member holds the model (nothing to save); a pause whose
+    /// members hold the model keeps waiting for its state's sake.
     public var shouldStop: () -> Bool = { false }
     /// Told of every membership event.
     public var onEvent: (Event) -> Void = { _ in }

@@ -45,6 +45,12 @@ extension Coordinator {
                 needsReform = true
             }
             if members.count < options.minWorkers {
+                // With no member holding the model there is nothing left to save, and perhaps no
+                // worker to come back (a batch system signalled the whole job): stop now, not
+                // after the rendezvous timeout.
+                if shouldStop() && !members.contains(where: \.hasState) {
+                    throw ClusterError.interrupted("while paused before step \(completedSteps + 1) with no worker holding the model")
+                }
                 let now = monotonicSeconds()
                 if pausedAt == nil {
                     pausedAt = now
