@@ -1,6 +1,7 @@
 import Cluster
 import Collectives
 import Foundation
+import TensorCore
 import Testing
 import Transport
 
@@ -79,7 +80,7 @@ func expectedSum(size: Int, count: Int) -> [Int64] {
         // Bind every rank's PULL socket first so that each knows the next one's endpoint.
         let sockets = try (0..<size).map { _ in try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0) }
         let endpoints = try sockets.map { try $0.bind("tcp://127.0.0.1:*") }
-        let box = UncheckedBox((context, sockets))
+        let box = UncheckedSendable((context, sockets))
         let count = 269_722  // a ResNet-20 gradient
         let results = try onThreads(size) { rank in
             let (context, sockets) = box.value
@@ -94,9 +95,4 @@ func expectedSum(size: Int, count: Int) -> [Int64] {
         let expected = expectedSum(size: size, count: count)
         for result in results { #expect(result == expected) }
     }
-}
-
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

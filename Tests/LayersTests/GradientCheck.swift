@@ -1,5 +1,6 @@
 import Layers
 import TensorCore
+import TestSupport
 import Testing
 
 /// Central finite differences of L = sum(r * layer(x)) against the layer's backward pass, on
@@ -34,15 +35,7 @@ struct GradientCheck {
         store.resolveGradients()
         let dParameters = Array(store.gradients)
 
-        func numeric(_ pointer: UnsafeMutablePointer<Float>, step: Float) -> Double {
-            let saved = pointer.pointee
-            pointer.pointee = saved + step
-            let plus = loss()
-            pointer.pointee = saved - step
-            let minus = loss()
-            pointer.pointee = saved
-            return (plus - minus) / (2 * Double(step))
-        }
+        func numeric(_ pointer: UnsafeMutablePointer<Float>, step: Float) -> Double { centralDifference(at: pointer, step: step, loss) }
         func expectClose(_ analytic: Float, _ pointer: UnsafeMutablePointer<Float>, _ what: String) {
             func close(_ numeric: Double) -> Bool { abs(Double(analytic) - numeric) <= atol + rtol * abs(numeric) }
             let coarse = numeric(pointer, step: epsilon)

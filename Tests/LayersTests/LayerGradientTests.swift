@@ -1,5 +1,6 @@
 import Layers
 import TensorCore
+import TestSupport
 import Testing
 
 @Suite struct LayerGradientTests {
@@ -54,13 +55,9 @@ import Testing
         let (_, gradient) = loss.evaluate(logits: logits, labels: labels, computeGradient: true)
         let analytic = gradient!.toArray()
         for i in 0..<40 {
-            let saved = logits.pointer[i]
-            logits.pointer[i] = saved + 1e-2
-            let plus = loss.evaluate(logits: logits, labels: labels, computeGradient: false).0.loss
-            logits.pointer[i] = saved - 1e-2
-            let minus = loss.evaluate(logits: logits, labels: labels, computeGradient: false).0.loss
-            logits.pointer[i] = saved
-            let numeric = (plus - minus) / 2e-2
+            let numeric = centralDifference(at: logits.pointer + i, step: 1e-2) {
+                Double(loss.evaluate(logits: logits, labels: labels, computeGradient: false).0.loss)
+            }
             #expect(abs(Double(analytic[i]) - numeric) <= 1e-4, "logit \(i): \(analytic[i]) vs \(numeric)")
         }
     }

@@ -1,6 +1,7 @@
 import Layers
 import Models
 import TensorCore
+import TestSupport
 import Testing
 
 /// The whole network's parameter gradient (forward, loss, backward) against central finite
@@ -28,15 +29,7 @@ import Testing
             for _ in 0..<2 {
                 let i = view.offset + Int(rng.next() % UInt64(view.count))
                 let pointer = model.store.values.baseAddress! + i
-                func numeric(_ step: Float) -> Double {
-                    let saved = pointer.pointee
-                    pointer.pointee = saved + step
-                    let plus = loss()
-                    pointer.pointee = saved - step
-                    let minus = loss()
-                    pointer.pointee = saved
-                    return (plus - minus) / (2 * Double(step))
-                }
+                func numeric(_ step: Float) -> Double { centralDifference(at: pointer, step: step, loss) }
                 func close(_ n: Double) -> Bool { abs(Double(analytic[i]) - n) <= 2e-3 + 3e-2 * abs(n) }
                 let coarse = numeric(1e-3)
                 if !close(coarse) && !close(numeric(2.5e-4)) {

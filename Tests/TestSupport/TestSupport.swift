@@ -97,12 +97,24 @@ public func withoutInheritedFiles(_ arguments: [String]) -> [String] {
      "bash"] + arguments
 }
 
-/// Polls `condition` every 50 ms until it holds (true) or `seconds` pass (false).
+/// Polls `condition` every 50 ms until it holds or `seconds` pass; returns whether it held.
 public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date(timeIntervalSinceNow: seconds)
-    while !condition() {
-        if Date() > deadline { return false }
+    while Date() < deadline {
+        if condition() { return true }
         usleep(50_000)
     }
-    return true
+    return condition()
+}
+
+/// The central difference (loss(x + step) - loss(x - step)) / (2 step) in the value x at
+/// `pointer`, which is restored: the finite-difference side of every gradient check.
+public func centralDifference(at pointer: UnsafeMutablePointer<Float>, step: Float, _ loss: () -> Double) -> Double {
+    let saved = pointer.pointee
+    pointer.pointee = saved + step
+    let plus = loss()
+    pointer.pointee = saved - step
+    let minus = loss()
+    pointer.pointee = saved
+    return (plus - minus) / (2 * Double(step))
 }
