@@ -103,6 +103,9 @@ final class RealSSHTests {
     @Test func stopLeavesNoProcessBehind() throws {
         for (name, end) in [("stop", "cluster/stop"), ("terminate", "SIGTERM"), ("interrupt", "SIGINT")] {
             let (launcher, state, run) = try launch([0, 1], iterations: 5000, name: name)
+            // Whatever fails below, end this run's processes (the coordinator runs outside the
+            // simulated hosts) so that a failure does not slow or skew the next case.
+            defer { _ = try? shell("\(repository)/cluster/stop \(state) --ssh '\(ssh)'", seconds: 60) }
             let joined = waitUntil(seconds: 120) {
                 ((try? String(contentsOfFile: "\(run)/events.jsonl", encoding: .utf8)) ?? "").contains(#""event":"membership""#)
             }
@@ -114,7 +117,7 @@ final class RealSSHTests {
                 let (status, output) = try shell("\(repository)/cluster/stop \(state) --ssh '\(ssh)'")
                 #expect(status == 0 && output.contains("ended worker on \(hosts.hosts[1].address)"), "\(output)")
             }
-            #expect(launcher.wait(seconds: 60) != -1, "\(name): the launcher did not end")
+            try #require(launcher.wait(seconds: 60) != -1, "\(name): the launcher did not end")
             #expect(waitUntil(seconds: 30) { leftovers().isEmpty }, "\(name): \(leftovers())")
         }
     }
