@@ -1,7 +1,7 @@
 import Foundation
 
-/// The Slurm daemons a cluster runs, on simulated hosts: munged here (its socket is a file, which
-/// every namespace sees), slurmctld on the first host, one slurmd per host under the host's name,
+/// The Slurm daemons a cluster runs, on simulated hosts: munged and slurmctld on the first host
+/// (munged's socket is a file, which every namespace sees), one slurmd per host under its name,
 /// all configured by a slurm.conf in `directory` (commands get it through `environment`).
 public final class SimulatedSlurm: @unchecked Sendable {
     public static let tools = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch",
@@ -21,11 +21,12 @@ public final class SimulatedSlurm: @unchecked Sendable {
         let key = "\(directory)/munge.key"
         _ = FileManager.default.createFile(atPath: key, contents: Data((0..<128).map { _ in UInt8.random(in: 0...255) }),
                                        attributes: [.posixPermissions: 0o600])
-        let munged = withoutInheritedFiles(["/usr/sbin/munged", "--force", "--socket=\(directory)/munge.socket",
-                                            "--key-file=\(key)", "--log-file=\(directory)/munged.log",
-                                            "--pid-file=\(directory)/munged.pid", "--seed-file=\(directory)/munged.seed"])
-        try Self.require(ToolProcess.run(Array(munged.dropFirst()), executable: munged[0], seconds: 30), "munged")
         let head = hosts.hosts[0]
+        // On the first host, so that removing the hosts ends it even if `stop` never runs; its
+        // socket is a file, which the other hosts and this machine reach all the same.
+        try start(on: head, "/usr/sbin/munged", "--force", "--socket=\(directory)/munge.socket", "--key-file=\(key)",
+                  "--log-file=\(directory)/munged.log", "--pid-file=\(directory)/munged.pid",
+                  "--seed-file=\(directory)/munged.seed")
         var configuration = """
             ClusterName=resnetddp
             SlurmctldHost=\(head.name)(\(head.address))
@@ -83,7 +84,7 @@ public final class SimulatedSlurm: @unchecked Sendable {
         try ToolProcess.run(arguments, executable: tool, environment: environment, seconds: seconds)
     }
 
-    /// Ends the daemons (the namespaces' removal would end slurmctld and slurmd, not munged).
+    /// Ends the daemons (removing the hosts ends them too).
     public func stop() {
         guard !stopped else { return }
         stopped = true
