@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [
-                "Training", "Cluster", "Transport", "TensorCore",
+                "Training", "Cluster", "Collectives", "Transport", "TensorCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -10,7 +10,7 @@ line per evaluation to --metrics (same field names as our metrics.jsonl).
 
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy
     /tmp/torchenv/bin/python scripts/pytorch-train.py --data data/cifar-10-batches-bin \
-        --depth 20 --iterations 2000 --milestones 1000,1500 --threads 2
+        --depth 20 --iterations 2000 --milestones 1000,1500 --threads 2 [--plain]
 
 PyTorch is not a dependency of the project; this script is for comparisons only.
 """
@@ -59,6 +59,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/cifar-10-batches-bin"))
     p.add_argument("--depth", type=int, default=20)
+    p.add_argument("--plain", action="store_true", help="the plain net of the same depth (no shortcuts)")
     p.add_argument("--iterations", type=int, default=2000)
     p.add_argument("--milestones", default="1000,1500")
     p.add_argument("--lr", type=float, default=0.1)
@@ -78,7 +79,7 @@ def main():
     padded = np.zeros((len(train_y), 3, 40, 40), dtype=np.float32)
     padded[:, :, 4:36, 4:36] = train_x.astype(np.float32) / 255 - mean
 
-    model = ResNet(args.depth)
+    model = ResNet(args.depth, residual=not args.plain)
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")

@@ -1,12 +1,13 @@
 import Foundation
 
-/// An in-memory ring for tests: `LoopbackWorld(size:)` hands out one communicator per rank; each
-/// rank runs on its own thread. Receives wait at most `timeout` seconds.
+/// An in-memory group for tests: `LoopbackWorld(size:)` hands out one communicator per rank; each
+/// rank runs on its own thread. Messages between a pair arrive in order; receives wait at most
+/// `timeout` seconds.
 public final class LoopbackWorld: @unchecked Sendable {
     public let size: Int
     public let timeout: Double
     private let condition = NSCondition()
-    private var mailboxes: [[(tag: UInt32, bytes: [UInt8])]]
+    private var mailboxes: [[(from: Int, tag: UInt32, bytes: [UInt8])]]
 
     public init(size: Int, timeout: Double = 10) {
         self.size = size
@@ -16,25 +17,28 @@ public final class LoopbackWorld: @unchecked Sendable {
 
     public func communicator(rank: Int) -> LoopbackCommunicator { LoopbackCommunicator(world: self, rank: rank) }
 
-    func post(to rank: Int, tag: UInt32, bytes: [UInt8]) {
+    func post(to rank: Int, from sender: Int, tag: UInt32, bytes: [UInt8]) {
         condition.lock()
-        mailboxes[rank].append((tag, bytes))
+        mailboxes[rank].append((sender, tag, bytes))
         condition.broadcast()
         condition.unlock()
     }
 
+    /// The oldest message from `peer`, which must carry `tag` (a pair's messages are in order).
     func take(rank: Int, from peer: Int, tag: UInt32) throws -> [UInt8] {
         let deadline = Date(timeIntervalSinceNow: timeout)
         condition.lock()
         defer { condition.unlock() }
-        while mailboxes[rank].isEmpty {
+        while true {
+            if let index = mailboxes[rank].firstIndex(where: { $0.from == peer }) {
+                let message = mailboxes[rank].remove(at: index)
+                guard message.tag == tag else {
+                    throw CollectiveError.mismatch("rank \(rank) expected tag \(tag) from rank \(peer), got \(message.tag)")
+                }
+                return message.bytes
+            }
             if !condition.wait(until: deadline) { throw CollectiveError.timeout(peer: peer, tag: tag) }
         }
-        let message = mailboxes[rank].removeFirst()
-        guard message.tag == tag else {
-            throw CollectiveError.mismatch("rank \(rank) expected tag \(tag) from rank \(peer), got \(message.tag)")
-        }
-        return message.bytes
     }
 }
 
@@ -48,14 +52,15 @@ public final class LoopbackCommunicator: Communicator, @unchecked Sendable {
         self.rank = rank
     }
 
-    public func sendToNext(_ bytes: UnsafeRawBufferPointer, tag: UInt32) throws {
-        world.post(to: next, tag: tag, bytes: Array(bytes))
+    public func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: UInt32) throws {
+        precondition(peer != rank && (0..<size).contains(peer), "rank \(rank) sends to rank \(peer) of \(size)")
+        world.post(to: peer, from: rank, tag: tag, bytes: Array(bytes))
     }
 
-    public func receiveFromPrevious(tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
-        let bytes = try world.take(rank: rank, from: previous, tag: tag)
+    public func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
+        let bytes = try world.take(rank: rank, from: peer, tag: tag)
         guard bytes.count == expectedBytes else {
-            throw CollectiveError.mismatch("rank \(rank) expected \(expectedBytes) bytes from rank \(previous), got \(bytes.count)")
+            throw CollectiveError.mismatch("rank \(rank) expected \(expectedBytes) bytes from rank \(peer), got \(bytes.count)")
         }
         bytes.withUnsafeBytes(consume)
     }

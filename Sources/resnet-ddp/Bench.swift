@@ -3,6 +3,7 @@ import Foundation
 import TensorCore
 import Models
 import Cluster
+import Collectives
 import Training
 
 struct Bench: ParsableCommand {
@@ -40,14 +41,36 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the vector unit's FP32 peak instead: a loop of independent FMAs that never touches memory, at each thread count.")
     var peak = false
 
-    @Flag(help: "Measure the ring all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), 2 and 4 workers, tcp loopback and ipc.")
+    @Flag(help: "Measure the all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), tcp loopback and ipc.")
     var allreduce = false
+
+    @Option(help: "With --allreduce: the worker counts, comma-separated.")
+    var allreduceWorkers = "2,4,8"
+
+    @Option(help: "With --allreduce: the algorithms, comma-separated (ring, doubling, automatic).")
+    var allreduceAlgorithms = "ring,doubling"
 
     func validate() throws {
         guard batchSize >= 1, steps >= 1, warmup >= 0 else { throw ValidationError("--batch-size and --steps must be >= 1, --warmup >= 0") }
         _ = try parsedDepths()
         _ = try parsedThreads()
         _ = try parsedModes()
+        _ = try parsedAllReduce()
+    }
+
+    func parsedAllReduce() throws -> (workers: [Int], algorithms: [AllReduce.Algorithm]) {
+        let workers = try allreduceWorkers.split(separator: ",").map {
+            guard let w = Int($0), (2...64).contains(w) else { throw ValidationError("--allreduce-workers: '\($0)' is not 2...64") }
+            return w
+        }
+        let algorithms = try allreduceAlgorithms.split(separator: ",").map {
+            guard let a = AllReduce.Algorithm(rawValue: String($0)) else {
+                throw ValidationError("--allreduce-algorithms: '\($0)' is not one of ring, doubling, automatic")
+            }
+            return a
+        }
+        guard !workers.isEmpty, !algorithms.isEmpty else { throw ValidationError("--allreduce-workers and --allreduce-algorithms need a value") }
+        return (workers, algorithms)
     }
 
     func parsedDepths() throws -> [Architecture] {
@@ -126,22 +149,25 @@ struct Bench: ParsableCommand {
     }
 
     func runAllReduce() throws {
-        if !json { print("elements   bytes      workers  transport  median ms   best ms   bus GB/s") }
+        let (workerCounts, algorithms) = try parsedAllReduce()
+        if !json { print("elements   bytes      workers  transport  algorithm  median ms   best ms   bus GB/s") }
         // 129: the statistics of one 64-channel batch-norm layer (synchronized batch norm).
         for elements in [129, 269_722, 1_727_962] {
-            for workers in [2, 4] {
+            for workers in workerCounts {
                 for transport in ["tcp", "ipc"] {
-                    let r = try AllReduceBenchmark.run(elements: elements, workers: workers, transport: transport,
-                                                       iterations: steps)
-                    if json {
-                        print(String(format: "{\"elements\":%d,\"bytes\":%d,\"workers\":%d,\"transport\":\"%@\","
-                                     + "\"median_ms\":%.3f,\"best_ms\":%.3f,\"bus_gbps\":%.2f}", r.elements, r.bytes,
-                                     r.workers, r.transport, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
-                    } else {
-                        print(String(format: "%-9d  %-9d  %7d  %-9@  %9.3f  %8.3f  %8.2f", r.elements, r.bytes, r.workers,
-                                     r.transport, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                    for algorithm in algorithms {
+                        let r = try AllReduceBenchmark.run(elements: elements, workers: workers, transport: transport,
+                                                           algorithm: algorithm, iterations: steps)
+                        if json {
+                            print(String(format: "{\"elements\":%d,\"bytes\":%d,\"workers\":%d,\"transport\":\"%@\",\"algorithm\":\"%@\","
+                                         + "\"median_ms\":%.3f,\"best_ms\":%.3f,\"bus_gbps\":%.2f}", r.elements, r.bytes, r.workers,
+                                         r.transport, algorithm.rawValue, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                        } else {
+                            print(String(format: "%-9d  %-9d  %7d  %-9@  %-9@  %9.3f  %8.3f  %8.2f", r.elements, r.bytes, r.workers,
+                                         r.transport, algorithm.rawValue, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                        }
+                        fflush(nil)
                     }
-                    fflush(nil)
                 }
             }
         }

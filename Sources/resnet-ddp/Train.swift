@@ -31,6 +31,8 @@ struct Train: ParsableCommand {
     var batchnorm: ControlMessage.BatchNormMode = .sync
     @Option(help: "Engine threads per worker. (default: cores / workers, at least 1)")
     var workerThreads: Int?
+    @Flag(help: "Workers print where their step time goes (JSON lines on stderr, every --log-every steps).")
+    var profileWorkers = false
     @OptionGroup(title: "Fault tolerance (with --workers)") var membership: MembershipOptions
     /// Set by `experiment`: stop with a checkpoint when that process ends.
     @Option(help: .hidden) var parentPid: Int32?
@@ -42,6 +44,7 @@ struct Train: ParsableCommand {
         if workers < 0 || workers > 64 { throw ValidationError("--workers must be between 0 and 64") }
         if let workerThreads, workerThreads < 1 || workerThreads > 256 { throw ValidationError("--worker-threads must be between 1 and 256") }
         if workers == 0 && batchnorm != .sync { throw ValidationError("--batchnorm applies to --workers runs only") }
+        if workers == 0 && profileWorkers { throw ValidationError("--profile-workers applies to --workers runs only") }
     }
 
     func run() throws {
@@ -78,7 +81,8 @@ struct Train: ParsableCommand {
         var local: LocalWorkers?
         try runCoordinated(options, run: run, display: display, stop: stop) { coordinator in
             let started = try LocalWorkers(count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
-                                           heartbeatTimeout: membership.heartbeatTimeout)
+                                           heartbeatTimeout: membership.heartbeatTimeout,
+                                           profileEvery: profileWorkers ? run.configuration.logEvery : 0)
             local = started
             coordinator.liveness = { started.exitedPIDs() }
         } finished: { succeeded in

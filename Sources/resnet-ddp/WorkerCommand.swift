@@ -26,6 +26,9 @@ struct WorkerCommand: ParsableCommand {
     var heartbeatTimeout: Double = 2
     @Option(help: ArgumentHelp("Testing: inject message faults into this worker's sends (see coordinator --help).", valueName: "spec"))
     var injectFaults: String?
+    @Option(help: ArgumentHelp("Print where this worker's step time goes (compute, batch-norm and gradient all-reduces, "
+                               + "waiting for the next step) as a JSON line on stderr every this many steps; 0: never."))
+    var profileEvery = 0
     @OptionGroup(title: "Security") var security: WorkerSecurityOptions
     @Option(help: .hidden)
     var faultPlan: String?
@@ -37,6 +40,7 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--coordinator must be tcp://host:port or ipc://path, got '\(coordinator)'")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard profileEvery >= 0 else { throw ValidationError("--profile-every must be 0 or more") }
         guard heartbeatTimeout >= HeartbeatTiming.minimumTimeout else { throw ValidationError(heartbeatTimeoutProblem) }
         if let injectFaults {
             do { _ = try FaultInjector(spec: injectFaults) } catch { throw ValidationError("--inject-faults: \(error)") }
@@ -54,6 +58,7 @@ struct WorkerCommand: ParsableCommand {
                                      ringHost: ringHost, timeout: timeout, parentPID: parentPid)
         options.heartbeatTimeout = heartbeatTimeout
         options.injectFaults = injectFaults
+        options.profileEvery = profileEvery
         options.faultPlan = try faultPlan.map { try FaultPlan(parsing: $0) }
         do { options.curve = try security.load() } catch { fail("worker: \(error)") }
         let worker = Worker(options: options, log: log)

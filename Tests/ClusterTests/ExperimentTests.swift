@@ -145,3 +145,32 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
         #expect(tool.output.contains("interrupted while waiting for workers to join"), "\(tool.output)")
     }
 }
+
+/// `train --workers --profile-workers`: every worker reports, per window of --log-every steps,
+/// where its step time went, and the parts add up to the step.
+@Suite struct WorkerPhaseProfileTests {
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func workersReportTheirPhases() throws {
+        let out = temporaryDirectory() + "/run"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, output) = try ToolProcess.run(["train", "--workers", "2", "--worker-threads", "1", "--depth", "8", "--iterations", "4",
+                                                    "--log-every", "2", "--profile-workers", "--out", out,
+                                                    "--data", realDataDirectory!], seconds: 120)
+        try #require(status == 0, "\(output)")
+        let profiles = try output.split(separator: "\n").filter { $0.hasPrefix("phases {") }.map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.dropFirst("phases ".count).utf8)) as? [String: Any])
+        }
+        #expect(profiles.count == 4, "two windows of two workers: \(output)")
+        for profile in profiles {
+            // ResNet-8 has 7 batch-norm layers, each summed over the ring in forward and in backward.
+            #expect(profile["batchnorm_allreduces_per_step"] as? Int == 14, "\(profile)")
+            #expect(profile["steps"] as? Int == 2 && profile["world_size"] as? Int == 2, "\(profile)")
+            let part = { (key: String) in profile[key] as? Double ?? -1 }
+            let parts = ["compute_ms", "batchnorm_allreduce_ms", "gradient_allreduce_ms"].map(part)
+            #expect(parts.allSatisfy { $0 >= 0 } && part("between_steps_ms") >= 0, "\(profile)")
+            #expect(abs(parts.reduce(0, +) - part("step_ms")) < 0.01, "\(profile)")
+        }
+        #expect(Set(profiles.compactMap { $0["rank"] as? Int }) == [0, 1])
+        #expect(Set(profiles.compactMap { $0["step"] as? Int }) == [2, 4])
+    }
+}

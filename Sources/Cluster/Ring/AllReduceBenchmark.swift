@@ -4,13 +4,15 @@ import Training
 import TensorCore
 import Transport
 
-/// Latency and bus bandwidth of the ring all-reduce over real ZeroMQ sockets, one thread per
-/// rank in this process (tcp loopback or ipc). Bus bandwidth is NCCL's: 2 (W-1)/W x bytes / time.
+/// Latency and bus bandwidth of an all-reduce algorithm over real ZeroMQ sockets, one thread per
+/// rank in this process (tcp loopback or ipc). Bus bandwidth is NCCL's ring figure, 2 (W-1)/W x
+/// bytes / time, for every algorithm (so the figures compare times at one size).
 public enum AllReduceBenchmark {
     public struct Result: Sendable {
         public let elements: Int
         public let workers: Int
         public let transport: String
+        public let algorithm: AllReduce.Algorithm
         public let medianSeconds: Double
         public let bestSeconds: Double
         public var bytes: Int { elements * 8 }
@@ -19,7 +21,8 @@ public enum AllReduceBenchmark {
         }
     }
 
-    public static func run(elements: Int, workers: Int, transport: String, iterations: Int) throws -> Result {
+    public static func run(elements: Int, workers: Int, transport: String, algorithm: AllReduce.Algorithm,
+                           iterations: Int) throws -> Result {
         // One context (and so one I/O thread) per rank, as with one process per worker.
         let contexts = try (0..<workers).map { _ in try ZMQContext() }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resnet-ddp-bench-\(getpid())").path
@@ -39,11 +42,10 @@ public enum AllReduceBenchmark {
                 defer { group.leave() }
                 do {
                     let (contexts, sockets) = shared.value
-                    let ring = try ZMQRingCommunicator(context: contexts[rank], rank: rank, size: workers, runID: 1,
-                                                       incoming: sockets[rank], nextEndpoint: endpoints[(rank + 1) % workers],
-                                                       timeout: 30, log: { _ in })
+                    let ring = try ZMQCommunicator(context: contexts[rank], rank: rank, endpoints: endpoints, runID: 1,
+                                                   incoming: sockets[rank], timeout: 30, log: { _ in })
                     defer { ring.close() }
-                    let allReduce = RingAllReduce(ring)
+                    let allReduce = AllReduce(ring, algorithm: algorithm)
                     var values = [Int64](repeating: Int64(rank), count: elements)
                     for iteration in 0..<(iterations + 3) {
                         ring.step = UInt64(iteration)
@@ -60,7 +62,7 @@ public enum AllReduceBenchmark {
         if let message = failure.value { throw ClusterError.workerFailed("all-reduce benchmark", message) }
         // A collective ends when its slowest rank ends.
         let perIteration = (0..<iterations).map { i in times.value.map { $0[i] }.max()! }
-        return Result(elements: elements, workers: workers, transport: transport, medianSeconds: median(perIteration),
+        return Result(elements: elements, workers: workers, transport: transport, algorithm: algorithm, medianSeconds: median(perIteration),
                       bestSeconds: perIteration.min()!)
     }
 }

@@ -16,33 +16,42 @@ final class CollectiveSequence {
 
 /// Synchronized batch norm: each layer's per-channel sums, in fixed point, summed over the ring.
 final class RingStatisticsReducer: StatisticsReducer {
-    private let ring: RingAllReduce
+    private let ring: AllReduce
     private let sequence: CollectiveSequence
+    private let clock: PhaseClock
 
-    init(_ ring: RingAllReduce, sequence: CollectiveSequence) {
+    init(_ ring: AllReduce, sequence: CollectiveSequence, clock: PhaseClock) {
         self.ring = ring
         self.sequence = sequence
+        self.clock = clock
     }
 
     func allReduce(_ values: inout [Int64]) throws {
-        try ring.sum(&values, sequence: sequence.take())
+        clock.profile.statisticsCalls += 1
+        try clock.time(\.statisticsSeconds) { try ring.sum(&values, sequence: sequence.take()) }
     }
 }
 
 /// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker).
 /// With local batch norm it also averages the running statistics, in fixed point.
 final class RingGradientSynchronizer: GradientSynchronizer {
-    private let ring: RingAllReduce
+    private let ring: AllReduce
     private let sequence: CollectiveSequence
     private let averagesRunningStatistics: Bool
+    private let clock: PhaseClock
 
-    init(_ ring: RingAllReduce, sequence: CollectiveSequence, averagesRunningStatistics: Bool) {
+    init(_ ring: AllReduce, sequence: CollectiveSequence, averagesRunningStatistics: Bool, clock: PhaseClock) {
         self.ring = ring
         self.sequence = sequence
         self.averagesRunningStatistics = averagesRunningStatistics
+        self.clock = clock
     }
 
     func synchronize(_ store: ParameterStore) throws {
+        try clock.time(\.gradientSeconds) { try synchronizeUntimed(store) }
+    }
+
+    private func synchronizeUntimed(_ store: ParameterStore) throws {
         try ring.sum(store.gradientAccumulators, sequence: sequence.take())
         guard averagesRunningStatistics, ring.communicator.size > 1 else { return }
         let state = store.state

@@ -30,6 +30,8 @@ public final class Worker {
         public var faultPlan: FaultPlan?
         /// CURVE: this worker's key pair and the coordinator's public key.
         public var curve: (keys: CurveKeyPair, coordinatorKey: String)?
+        /// Print a phase profile (JSON, on the log) every this many steps; 0: never.
+        public var profileEvery = 0
 
         public init(coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
                     parentPID: Int32?) {
@@ -47,20 +49,22 @@ public final class Worker {
         let runID: UInt64
         let data: CIFAR10
         let replica: Replica
-        let ring: ZMQRingCommunicator
+        let ring: ZMQCommunicator
         let sequence = CollectiveSequence()
+        let clock = PhaseClock()
         let synchronizer: RingGradientSynchronizer
 
-        init(runID: UInt64, setup: ControlMessage.Setup, files: DatasetFiles, threads: Int, ring: ZMQRingCommunicator) throws {
+        init(runID: UInt64, setup: ControlMessage.Setup, files: DatasetFiles, threads: Int, ring: ZMQCommunicator) throws {
             self.runID = runID
             self.ring = ring
             data = try CIFAR10.split(files.train, validation: setup.configuration.validation, test: files.test)
             replica = try Replica(configuration: setup.configuration, meanImage: data.meanImage, threads: threads)
-            let allReduce = RingAllReduce(ring)
+            let allReduce = AllReduce(ring)
             if setup.batchNorm == .sync {
-                replica.model.synchronizeBatchNorm(with: RingStatisticsReducer(allReduce, sequence: sequence))
+                replica.model.synchronizeBatchNorm(with: RingStatisticsReducer(allReduce, sequence: sequence, clock: clock))
             }
-            synchronizer = RingGradientSynchronizer(allReduce, sequence: sequence, averagesRunningStatistics: setup.batchNorm == .local)
+            synchronizer = RingGradientSynchronizer(allReduce, sequence: sequence, averagesRunningStatistics: setup.batchNorm == .local,
+                                                    clock: clock)
         }
     }
 
@@ -207,7 +211,7 @@ public final class Worker {
             throw TransportError.malformed("the coordinator's setup: \(problem)")
         }
         if session == nil {
-            let ring = ZMQRingCommunicator(context: context, runID: header.runID, incoming: ringSocket, control: control,
+            let ring = ZMQCommunicator(context: context, runID: header.runID, incoming: ringSocket, control: control,
                                            timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
             session = try Session(runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring)
             channel.runID = header.runID
@@ -230,15 +234,14 @@ public final class Worker {
         } else if completedSteps != setup.nextStep {
             throw ClusterError.diverged("the coordinator continues after step \(setup.nextStep) but this worker has done \(completedSteps)")
         }
-        let next = (setup.rank + 1) % setup.worldSize
         if options.curve != nil {
             guard let keys = setup.ringKeys, keys.count == setup.worldSize, keys.allSatisfy(CurveKeys.isKey) else {
                 throw TransportError.malformed("setup without the ring's CURVE keys")
             }
             authenticator?.authorized = Set(keys)
         }
-        try session.ring.configure(rank: setup.rank, size: setup.worldSize, epoch: header.epoch,
-                                   nextEndpoint: setup.ringEndpoints[next], nextKey: setup.ringKeys?[next])
+        try session.ring.configure(rank: setup.rank, epoch: header.epoch, endpoints: setup.ringEndpoints,
+                                   keys: options.curve != nil ? setup.ringKeys : nil)
         channel.sender = Int32(setup.rank)
         epoch = header.epoch
         lastSequence = header.sequence
@@ -268,10 +271,13 @@ public final class Worker {
         heartbeat.waiting = false
         faultPoint(.compute)
         let statistics: StepStatistics
+        let stepStart = monotonicSeconds()
+        if let resultSent, resultSent.step == command.step - 1 { session.clock.profile.betweenStepsSeconds += stepStart - resultSent.time }
         do {
             statistics = try session.replica.step(on: session.data.train, samples: command.samples, globalBatch: command.globalBatch,
                                                   learningRate: command.learningRate, synchronizer: session.synchronizer)
         } catch is Interrupted {
+            session.clock.profile = PhaseProfile()
             // Forward already moved the running statistics: back to the step's start.
             try session.replica.load(snapshot!.state)
             log("\(name): step \(command.step + 1) aborted by the coordinator (epoch \(epoch))")
@@ -281,7 +287,21 @@ public final class Worker {
         let result = ControlMessage.Result(statistics: statistics,
                                            parameterHash: command.reportHash ? hex(session.replica.parameterHash) : nil)
         try reply(.result, result, step: command.step, to: received.header)
+        resultSent = (command.step, monotonicSeconds())
+        report(session.clock, stepSeconds: resultSent!.time - stepStart, step: command.step + 1)
         faultPoint(.afterResult)
+    }
+
+    /// The step and time of the last result sent, to time the wait for the next step.
+    private var resultSent: (step: Int, time: Double)?
+
+    private func report(_ clock: PhaseClock, stepSeconds: Double, step: Int) {
+        guard options.profileEvery > 0 else { return }
+        clock.profile.steps += 1
+        clock.profile.stepSeconds += stepSeconds
+        guard clock.profile.steps == options.profileEvery else { return }
+        log("phases " + clock.profile.json(rank: Int(channel.sender), worldSize: session?.ring.size ?? 1, lastStep: step))
+        clock.profile = PhaseProfile()
     }
 
     // MARK: receiving

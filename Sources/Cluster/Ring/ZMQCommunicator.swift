@@ -1,0 +1,179 @@
+import Collectives
+import Training
+import Transport
+
+/// The data plane: the workers of one membership epoch over ZeroMQ. Each worker binds one PULL
+/// socket (messages from every peer) and connects a PUSH socket to each peer it sends to, at its
+/// first send. Every message carries the run id, membership epoch, step, sender and a tag; stale
+/// or foreign messages are logged and dropped, and messages of the current step from another
+/// peer or for a later collective wait in a small stash until they are asked for.
+///
+/// Every wait is cancellable: while it waits, it polls the worker's control socket too and calls
+/// `interrupt`, which throws when the coordinator has moved to a new membership epoch (a peer
+/// died), so no worker sits out a dead neighbour's timeout. `timeout` bounds each wait.
+public final class ZMQCommunicator: Communicator {
+    public private(set) var rank: Int
+    public private(set) var size: Int
+    public let runID: UInt64
+    public private(set) var epoch: UInt32 = 0
+    /// The step the collectives belong to; set before each step.
+    public var step: UInt64 = 0
+    public let timeout: Double
+    /// Called while waiting and whenever `control` has a message; throws to abandon the wait.
+    public var interrupt: () throws -> Void = {}
+    /// Told when a receive starts (true) and ends (false): the worker reports it in heartbeats.
+    public var waitChanged: (Bool) -> Void = { _ in }
+    /// Called before every message is sent (test hook for faults inside the all-reduce).
+    public var willSend: () -> Void = {}
+    /// Most messages kept for later receives; more (only a misbehaving peer sends them) are dropped.
+    static let stashLimit = 256
+    private let context: ZMQContext
+    private let incoming: ZMQSocket
+    private let control: ZMQSocket?
+    private var outgoing: [Int: ZMQSocket] = [:]
+    private var endpoints: [String] = []
+    private var keys: [String]?
+    private var stash: [(header: WireHeader, payload: [UInt8])] = []
+    private let faults: FaultInjector?
+    private let curve: CurveKeyPair?
+    private let log: (String) -> Void
+
+    /// `incoming`: this rank's bound PULL socket; `control`: polled together with it.
+    public init(context: ZMQContext, runID: UInt64, incoming: ZMQSocket, control: ZMQSocket?, timeout: Double,
+                faults: FaultInjector? = nil, curve: CurveKeyPair? = nil, log: @escaping (String) -> Void) {
+        self.curve = curve
+        self.context = context
+        self.runID = runID
+        self.timeout = timeout
+        self.incoming = incoming
+        self.control = control
+        self.faults = faults
+        self.log = log
+        rank = 0
+        size = 1
+    }
+
+    /// A fixed group (benchmarks, tests): `rank` of `endpoints.count`, epoch 0.
+    public convenience init(context: ZMQContext, rank: Int, endpoints: [String], runID: UInt64, incoming: ZMQSocket,
+                            timeout: Double, log: @escaping (String) -> Void) throws {
+        self.init(context: context, runID: runID, incoming: incoming, control: nil, timeout: timeout, log: log)
+        try configure(rank: rank, epoch: 0, endpoints: endpoints)
+    }
+
+    /// Joins the group of membership `epoch`: this worker is `rank` of `endpoints.count`, and
+    /// rank r receives at `endpoints[r]` (CURVE: with server key `keys[r]`).
+    public func configure(rank: Int, epoch: UInt32, endpoints: [String], keys: [String]? = nil) throws {
+        guard (0..<endpoints.count).contains(rank), keys.map({ $0.count == endpoints.count }) ?? true else {
+            throw CollectiveError.mismatch("rank \(rank) of \(endpoints.count) endpoints and \(keys?.count ?? 0) keys")
+        }
+        self.rank = rank
+        self.size = endpoints.count
+        self.epoch = epoch
+        stash.removeAll()
+        if endpoints != self.endpoints || keys != self.keys {
+            // Messages still queued for the old peers (maybe dead) are discarded. New
+            // connections are made at the first send, when every member has been set up (with
+            // CURVE, the peer's authenticator knows this worker's key by then).
+            for socket in outgoing.values { socket.close() }
+            outgoing.removeAll()
+            self.endpoints = endpoints
+            self.keys = keys
+        }
+    }
+
+    private func connectedSocket(to peer: Int) throws -> ZMQSocket {
+        if let socket = outgoing[peer] { return socket }
+        guard peer != rank, (0..<size).contains(peer) else { throw CollectiveError.mismatch("rank \(rank) has no peer \(peer) of \(size)") }
+        let socket = try ZMQSocket(context, kind: .push, lingerMilliseconds: 1000)
+        socket.faults = faults
+        if let curve {
+            guard let keys else { throw TransportError.malformed("no CURVE key for rank \(peer)") }
+            try socket.makeCurveClient(curve, serverKey: keys[peer])
+        }
+        try socket.connect(endpoints[peer])
+        outgoing[peer] = socket
+        return socket
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: UInt32) throws {
+        let socket = try connectedSocket(to: peer)
+        willSend()
+        let header = WireHeader(kind: .ringChunk, runID: runID, epoch: epoch, sequence: tag, step: step, sender: Int32(rank))
+        try socket.send(header, payload: bytes, timeout: timeout, to: "rank \(peer)", whileWaiting: interrupt)
+    }
+
+    public func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
+        stash.removeAll { $0.header.epoch != epoch || $0.header.step != step }
+        if let index = stash.firstIndex(where: { $0.header.sender == Int32(peer) && $0.header.sequence == tag }) {
+            let message = stash.remove(at: index)
+            do {
+                try checkSize(message.payload.count, expectedBytes)
+                return message.payload.withUnsafeBytes(consume)
+            } catch let error as TransportError {
+                log("rank \(rank): dropped a data-plane message: \(error)")
+            }
+        }
+        let deadline = monotonicSeconds() + timeout
+        waitChanged(true)
+        defer { waitChanged(false) }
+        while true {
+            try interrupt()
+            let remaining = deadline - monotonicSeconds()
+            guard remaining > 0 else { throw CollectiveError.timeout(peer: peer, tag: tag) }
+            let ready = try ZMQSocket.poll([incoming] + (control.map { [$0] } ?? []), timeout: min(remaining, 0.5))
+            guard ready[0] else { continue }
+            do {
+                let accepted = try incoming.receiveFrame(timeout: 0) { frame -> Bool in
+                    let (h, payload) = try WireHeader.decode(frame, from: "the data plane")
+                    try check(h)
+                    guard h.sender == Int32(peer) && h.sequence == tag else {
+                        keep(h, payload)
+                        return false
+                    }
+                    try checkSize(payload.count, expectedBytes)
+                    consume(payload)
+                    return true
+                }
+                if accepted == true { return }
+            } catch let error as TransportError {
+                log("rank \(rank): dropped a data-plane message: \(error)")
+            }
+        }
+    }
+
+    /// Throws (the message is dropped) unless it belongs to this run, epoch and step.
+    private func check(_ h: WireHeader) throws {
+        if h.runID != runID { throw TransportError.unexpected("message of another run (\(hex(h.runID)))") }
+        if h.kind != .ringChunk { throw TransportError.unexpected("\(h.kind) on the data plane") }
+        if h.epoch < epoch || (h.epoch == epoch && h.step < step) {
+            throw TransportError.unexpected("stale message (epoch \(h.epoch), step \(h.step + 1))")
+        }
+        if h.epoch != epoch || h.step != step || h.sender < 0 || h.sender >= Int32(size) || h.sender == Int32(rank) {
+            throw TransportError.unexpected("message of epoch \(h.epoch) step \(h.step + 1) from rank \(h.sender); "
+                + "this is rank \(rank) of \(size) at epoch \(epoch) step \(step + 1)")
+        }
+    }
+
+    private func checkSize(_ count: Int, _ expectedBytes: Int) throws {
+        guard count == expectedBytes else {
+            throw TransportError.malformed("message of \(count) bytes, expected \(expectedBytes)")
+        }
+    }
+
+    /// Keeps a message of this step for a later receive (another peer's, or a later collective's).
+    private func keep(_ header: WireHeader, _ payload: UnsafeRawBufferPointer) {
+        if stash.contains(where: { $0.header.sender == header.sender && $0.header.sequence == header.sequence }) {
+            log("rank \(rank): dropped a repeated data-plane message (rank \(header.sender), tag \(header.sequence))")
+        } else if stash.count >= Self.stashLimit {
+            log("rank \(rank): dropped a data-plane message from rank \(header.sender): \(Self.stashLimit) already wait")
+        } else {
+            stash.append((header, Array(payload)))
+        }
+    }
+
+    public func close() {
+        for socket in outgoing.values { socket.close() }
+        outgoing.removeAll()
+        incoming.close()
+    }
+}

@@ -1,0 +1,42 @@
+/// Sum of an Int64 vector over all ranks (wrapping addition, so the result is exact, independent
+/// of the order of additions, and so bitwise the same whichever algorithm computes it).
+///
+/// Small vectors (batch-norm statistics: latency-bound) go by recursive doubling, ceil(log2 W)
+/// exchanges of the whole vector (plus two for the ranks beyond a power of two); large ones
+/// (gradients: bandwidth-bound) by the ring, 2 (W-1) hops of 1/W of the vector each.
+public struct AllReduce {
+    public enum Algorithm: String, CaseIterable, Sendable {
+        case automatic, ring, recursiveDoubling = "doubling"
+    }
+
+    /// Largest vector sent by recursive doubling under `.automatic`.
+    public static let smallVectorLimit = 512
+
+    public let communicator: any Communicator
+    public let algorithm: Algorithm
+
+    public init(_ communicator: any Communicator, algorithm: Algorithm = .automatic) {
+        self.communicator = communicator
+        self.algorithm = algorithm
+    }
+
+    /// `sequence` distinguishes collectives within a step; it is carried in every message's tag.
+    public func sum(_ values: inout [Int64], sequence: UInt32) throws {
+        try values.withUnsafeMutableBufferPointer { try sum($0, sequence: sequence) }
+    }
+
+    public func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
+        if communicator.size == 1 { return }
+        precondition(communicator.size <= 128, "more ranks than the tag space")
+        let doubling = switch algorithm {
+        case .automatic: values.count <= Self.smallVectorLimit
+        case .ring: false
+        case .recursiveDoubling: true
+        }
+        if doubling {
+            try RecursiveDoublingAllReduce(communicator).sum(values, sequence: sequence)
+        } else {
+            try RingAllReduce(communicator).sum(values, sequence: sequence)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Cluster
+import Collectives
+import Foundation
+import TensorCore
+import Testing
+import Transport
+
+/// Runs `body(rank)` on `size` threads and returns the results in rank order.
+final class ResultsBox<T>: @unchecked Sendable {
+    var results: [Result<T, any Error>?]
+    init(size: Int) { results = Array(repeating: nil, count: size) }
+}
+
+func onThreads<T: Sendable>(_ size: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+    let box = ResultsBox<T>(size: size)
+    let lock = NSLock()
+    let group = DispatchGroup()
+    for rank in 0..<size {
+        group.enter()
+        Thread.detachNewThread {
+            let result = Result { try body(rank) }
+            lock.lock()
+            box.results[rank] = result
+            lock.unlock()
+            group.leave()
+        }
+    }
+    group.wait()
+    return try box.results.map { try $0!.get() }
+}
+
+/// Rank-dependent inputs (large, negative, varied) and their exact sums.
+func inputs(rank: Int, count: Int) -> [Int64] {
+    (0..<count).map { i in Int64(rank + 1) * 1_000_003 * Int64(i) - Int64(rank) << 40 + Int64(i % 7) * (rank % 2 == 0 ? 1 : -1) }
+}
+
+func expectedSum(size: Int, count: Int) -> [Int64] {
+    let all = (0..<size).map { inputs(rank: $0, count: count) }
+    return (0..<count).map { i in all.reduce(Int64(0)) { $0 &+ $1[i] } }
+}
+
+@Suite struct AllReduceTests {
+    /// Every algorithm gives bitwise the exact sum on every rank, for every rank count 1-8
+    /// (powers of two and not) and vector sizes from empty to larger than the rank count.
+    @Test(arguments: 1...8, [0, 1, 5, 97, 1000])
+    func everyAlgorithmSumsExactly(size: Int, count: Int) throws {
+        let expected = expectedSum(size: size, count: count)
+        for algorithm in AllReduce.Algorithm.allCases {
+            let world = LoopbackWorld(size: size)
+            let results = try onThreads(size) { rank in
+                var values = inputs(rank: rank, count: count)
+                try AllReduce(world.communicator(rank: rank), algorithm: algorithm).sum(&values, sequence: 3)
+                return values
+            }
+            for (rank, result) in results.enumerated() {
+                #expect(result == expected, "\(algorithm): rank \(rank) of \(size), \(count) values")
+            }
+        }
+    }
+
+    /// A rank receives at most ceil(log2 W) messages in recursive doubling, 2 (W-1) in the ring:
+    /// at W = 8 (a power of two) and 6 (not).
+    @Test(arguments: [(8, 3, 14), (6, 3, 10)])
+    func doublingTakesLogarithmicallyManyRounds(size: Int, doublingMost: Int, ringEach: Int) throws {
+        for (algorithm, expected) in [(AllReduce.Algorithm.recursiveDoubling, doublingMost), (.ring, ringEach)] {
+            let world = LoopbackWorld(size: size)
+            let received = try onThreads(size) { rank in
+                let counting = CountingCommunicator(world.communicator(rank: rank))
+                var values = inputs(rank: rank, count: 64)
+                try AllReduce(counting, algorithm: algorithm).sum(&values, sequence: 1)
+                return counting.receives
+            }
+            #expect(received.max() == expected, "\(algorithm) at \(size) ranks: receives per rank \(received)")
+        }
+    }
+
+    @Test func consecutiveCollectivesDoNotMix() throws {
+        let world = LoopbackWorld(size: 3)
+        let results = try onThreads(3) { rank in
+            var a = inputs(rank: rank, count: 10), b = inputs(rank: rank + 5, count: 4)
+            let ring = AllReduce(world.communicator(rank: rank))
+            try ring.sum(&a, sequence: 1)
+            try ring.sum(&b, sequence: 2)
+            return a + b
+        }
+        let expectedB = (0..<4).map { i in (0..<3).reduce(Int64(0)) { $0 &+ inputs(rank: $1 + 5, count: 4)[i] } }
+        for result in results { #expect(result == expectedSum(size: 3, count: 10) + expectedB) }
+    }
+
+    @Test func silentPeerTimesOutNamingIt() throws {
+        let world = LoopbackWorld(size: 2, timeout: 0.2)
+        var values: [Int64] = [1, 2, 3]
+        // Rank 1 never takes part: rank 0's receive must fail, naming rank 1.
+        #expect(throws: CollectiveError.timeout(peer: 1, tag: 7 << 8 | 1)) {
+            try AllReduce(world.communicator(rank: 0)).sum(&values, sequence: 7)
+        }
+    }
+
+    @Test(arguments: [1, 2, 3, 4, 5])
+    func zeroMQSumsExactly(size: Int) throws {
+        let context = try ZMQContext()
+        // Bind every rank's PULL socket first so that each knows the next one's endpoint.
+        let sockets = try (0..<size).map { _ in try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0) }
+        let endpoints = try sockets.map { try $0.bind("tcp://127.0.0.1:*") }
+        let box = UncheckedSendable((context, sockets))
+        let count = 269_722  // a ResNet-20 gradient
+        let results = try onThreads(size) { rank in
+            let (context, sockets) = box.value
+            let ring = try ZMQCommunicator(context: context, rank: rank, endpoints: endpoints, runID: 42, incoming: sockets[rank],
+                                           timeout: 10, log: { print($0) })
+            defer { ring.close() }
+            ring.step = 5
+            // A gradient by the ring, then many small vectors by recursive doubling, back to back:
+            // messages of later collectives and other peers arrive early and must wait their turn.
+            var values = inputs(rank: rank, count: count)
+            try AllReduce(ring).sum(&values, sequence: 1)
+            var small: [[Int64]] = []
+            for sequence in 2..<40 {
+                var vector = inputs(rank: rank + Int(sequence), count: 129)
+                try AllReduce(ring, algorithm: .recursiveDoubling).sum(&vector, sequence: UInt32(sequence))
+                small.append(vector)
+            }
+            return (values, small)
+        }
+        let expected = expectedSum(size: size, count: count)
+        for result in results {
+            #expect(result.0 == expected)
+            for (index, vector) in result.1.enumerated() {
+                let sequence = index + 2
+                let sum = (0..<129).map { i in (0..<size).reduce(Int64(0)) { $0 &+ inputs(rank: $1 + sequence, count: 129)[i] } }
+                #expect(vector == sum, "collective \(sequence)")
+            }
+        }
+    }
+}
+
+/// Counts the messages a rank receives.
+final class CountingCommunicator: Communicator {
+    let inner: any Communicator
+    var receives = 0
+    init(_ inner: any Communicator) { self.inner = inner }
+    var rank: Int { inner.rank }
+    var size: Int { inner.size }
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: UInt32) throws { try inner.send(bytes, to: peer, tag: tag) }
+    func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
+        receives += 1
+        try inner.receive(from: peer, tag: tag, expectedBytes: expectedBytes, consume)
+    }
+}
