@@ -147,3 +147,44 @@ final class CountingCommunicator: Communicator {
         try inner.receive(from: peer, tag: tag, expectedBytes: expectedBytes, consume)
     }
 }
+
+/// Hostile, well-formed data-plane messages (right run, epoch and step) never crash a rank or
+/// corrupt a sum: out-of-range or own senders, wrong sizes, repeats and a flood beyond the stash
+/// are dropped, and the genuine message is still the one summed.
+@Suite struct HostileDataPlaneTests {
+    @Test func forgedMessagesAreDroppedAndTheRealOneIsSummed() throws {
+        let context = try ZMQContext()
+        let incoming = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
+        let endpoint = try incoming.bind("tcp://127.0.0.1:*")
+        var logged: [String] = []
+        let receiver = try ZMQCommunicator(context: context, rank: 0, endpoints: [endpoint, "tcp://127.0.0.1:1"], runID: 9,
+                                           incoming: incoming, timeout: 10, log: { logged.append($0) })
+        defer { receiver.close() }
+        receiver.step = 3
+        let forger = try ZMQSocket(context, kind: .push, lingerMilliseconds: 0)
+        defer { forger.close() }
+        try forger.connect(endpoint)
+        let tag = UInt32(5 << 8 | 1)
+        func forge(sender: Int32, sequence: UInt32, values: [Int64]) throws {
+            let header = WireHeader(kind: .ringChunk, runID: 9, epoch: 0, sequence: sequence, step: 3, sender: sender)
+            try values.withUnsafeBytes { try forger.send(header, payload: $0, timeout: 5, to: "rank 0") }
+        }
+        try forge(sender: 7, sequence: tag, values: [1_000])          // no such rank
+        try forge(sender: 0, sequence: tag, values: [1_000])          // the receiver itself
+        try forge(sender: 1, sequence: tag, values: [1, 2])           // wrong size
+        for sequence in 0..<UInt32(ZMQCommunicator.stashLimit + 20) {  // a flood for later tags
+            try forge(sender: 1, sequence: 100 << 8 | sequence, values: [666])
+        }
+        try forge(sender: 1, sequence: 100 << 8, values: [666])      // a repeat
+        try forge(sender: 1, sequence: tag, values: [42])             // the genuine one
+        var values: [Int64] = [8]
+        try values.withUnsafeMutableBufferPointer { buffer in
+            try receiver.receive(from: 1, tag: tag, expectedBytes: 8) { raw in buffer[0] &+= raw.load(as: Int64.self) }
+        }
+        #expect(values == [50])
+        #expect(logged.contains { $0.contains("from rank 7") }, "\(logged.prefix(5))")
+        #expect(logged.contains { $0.contains("16 bytes, expected 8") }, "\(logged.prefix(5))")
+        #expect(logged.contains { $0.contains("already wait") }, "\(logged.suffix(3))")
+        #expect(logged.contains { $0.contains("repeated") }, "\(logged.suffix(3))")
+    }
+}

@@ -26,7 +26,7 @@ public final class ZMQCommunicator: Communicator {
     /// Called before every message is sent (test hook for faults inside the all-reduce).
     public var willSend: () -> Void = {}
     /// Most messages kept for later receives; more (only a misbehaving peer sends them) are dropped.
-    static let stashLimit = 256
+    public static let stashLimit = 256
     private let context: ZMQContext
     private let incoming: ZMQSocket
     private let control: ZMQSocket?
