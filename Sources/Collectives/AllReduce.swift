@@ -9,6 +9,9 @@ public struct AllReduce {
         case automatic, ring, recursiveDoubling = "doubling"
     }
 
+    /// Most ranks: the tags number rounds in 8 bits, and the ring takes 2 (W-1) - 1 of them.
+    public static let maximumRanks = 128
+
     /// Largest vector sent by recursive doubling under `.automatic`.
     public static let smallVectorLimit = 512
 
@@ -27,7 +30,7 @@ public struct AllReduce {
 
     public func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
         if communicator.size == 1 { return }
-        precondition(communicator.size <= 128, "more ranks than the tag space")
+        precondition(communicator.size <= Self.maximumRanks, "more ranks than the tag space")
         let doubling = switch algorithm {
         case .automatic: values.count <= Self.smallVectorLimit
         case .ring: false

@@ -163,8 +163,11 @@ struct Bench: ParsableCommand {
                                          + "\"median_ms\":%.3f,\"best_ms\":%.3f,\"bus_gbps\":%.2f}", r.elements, r.bytes, r.workers,
                                          r.transport, algorithm.rawValue, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
                         } else {
-                            print(String(format: "%-9d  %-9d  %7d  %-9@  %-9@  %9.3f  %8.3f  %8.2f", r.elements, r.bytes, r.workers,
-                                         r.transport, algorithm.rawValue, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                            // (%@ ignores field widths in swift-corelibs-foundation: pad the strings here.)
+                            let names = r.transport.padding(toLength: 9, withPad: " ", startingAt: 0) + "  "
+                                + algorithm.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                            print(String(format: "%-9d  %-9d  %7d  ", r.elements, r.bytes, r.workers) + names
+                                  + String(format: "  %9.3f  %8.3f  %8.2f", r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
                         }
                         fflush(nil)
                     }

@@ -12,7 +12,7 @@ struct MembershipOptions: ParsableArguments {
     @Option(help: "Pause (and wait for workers to join) while fewer than this many workers remain.")
     var minWorkers = 1
     @Option(help: ArgumentHelp("Most workers taking part; more wait until a place is free. (default: the larger of --workers and 64, "
-                               + "and never more than the images of a batch)"))
+                               + "and never more than the images of a batch or 128)"))
     var maxWorkers: Int?
     @Option(help: "Seconds without a heartbeat after which a worker (or, for workers, the coordinator) counts as lost.")
     var heartbeatTimeout: Double = 2

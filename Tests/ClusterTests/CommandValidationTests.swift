@@ -53,6 +53,13 @@ struct CommandValidationTests {
             ("worldSize 0", { $0["worldSize"] = 0 }),
             ("worldSize -2", { $0["worldSize"] = -2 }),
             ("worldSize 5000", { $0["worldSize"] = 5000 }),
+            // More ranks than the collectives' tag space, though no more than the images of a batch.
+            ("worldSize 200 must be 1-128", { fields in
+                var configuration = fields["configuration"] as! [String: Any]
+                configuration["batchSize"] = 512
+                fields["configuration"] = configuration
+                fields["worldSize"] = 200
+            }),
             ("rank 1 must be 0-0", { $0["rank"] = 1 }),
             ("rank -1", { $0["rank"] = -1 }),
             ("ringEndpoints has 1 entries for worldSize 3", { $0["worldSize"] = 3; $0["rank"] = 2 }),

@@ -187,4 +187,33 @@ final class CountingCommunicator: Communicator {
         #expect(logged.contains { $0.contains("already wait") }, "\(logged.suffix(3))")
         #expect(logged.contains { $0.contains("repeated") }, "\(logged.suffix(3))")
     }
+
+    /// Without a barrier between steps (as in the benchmark), a peer that is ahead sends the next
+    /// step's message while this rank still waits for another peer: it waits in the stash.
+    @Test func aLaterStepsMessageWaitsForItsStep() throws {
+        let context = try ZMQContext()
+        let incoming = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
+        let endpoint = try incoming.bind("tcp://127.0.0.1:*")
+        let receiver = try ZMQCommunicator(context: context, rank: 0, endpoints: [endpoint, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"],
+                                           runID: 9, incoming: incoming, timeout: 10, log: { _ in })
+        defer { receiver.close() }
+        let peer = try ZMQSocket(context, kind: .push, lingerMilliseconds: 0)
+        defer { peer.close() }
+        try peer.connect(endpoint)
+        func send(sender: Int32, step: UInt64, value: Int64) throws {
+            let header = WireHeader(kind: .ringChunk, runID: 9, epoch: 0, sequence: 1, step: step, sender: sender)
+            try [value].withUnsafeBytes { try peer.send(header, payload: $0, timeout: 5, to: "rank 0") }
+        }
+        try send(sender: 1, step: 4, value: 11)  // rank 1, one step ahead
+        try send(sender: 2, step: 3, value: 22)  // rank 2, the step rank 0 is in
+        func receive(from rank: Int) throws -> Int64 {
+            var value: Int64 = 0
+            try receiver.receive(from: rank, tag: 1, expectedBytes: 8) { value = $0.load(as: Int64.self) }
+            return value
+        }
+        receiver.step = 3
+        #expect(try receive(from: 2) == 22)
+        receiver.step = 4
+        #expect(try receive(from: 1) == 11)
+    }
 }

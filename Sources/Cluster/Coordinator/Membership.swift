@@ -1,3 +1,4 @@
+import Collectives
 import Foundation
 import Models
 import Training
@@ -36,7 +37,7 @@ extension Coordinator {
         var lastStatus = 0.0
         while true {
             // More members than images would leave a worker an empty shard.
-            let room = min(options.maxWorkers, configuration.batchSize) - members.count
+            let room = min(options.maxWorkers, configuration.batchSize, AllReduce.maximumRanks) - members.count
             if room > 0 && !pending.isEmpty {
                 if dataset == nil { settleDataset() }
                 let admitted = pending.prefix(room)

@@ -1,4 +1,5 @@
 import CIFAR
+import Collectives
 import Training
 
 /// A worker's checks of what its coordinator sends. The coordinator is a peer like any other: a
@@ -12,8 +13,9 @@ extension ControlMessage.Setup {
         if !configurationErrors.isEmpty { return "configuration: \(configurationErrors.joined(separator: "; "))" }
         if let current, current != configuration { return "configuration differs from the one this worker was set up with" }
         guard let architecture = try? configuration.architecture() else { return "configuration.depth \(configuration.depth) is not 6n+2" }
-        if worldSize < 1 || worldSize > configuration.batchSize {
-            return "worldSize \(worldSize) must be 1-\(configuration.batchSize) (at most one worker per image of a batch)"
+        if worldSize < 1 || worldSize > min(configuration.batchSize, AllReduce.maximumRanks) {
+            return "worldSize \(worldSize) must be 1-\(min(configuration.batchSize, AllReduce.maximumRanks)) "
+                + "(at most one worker per image of a batch, and \(AllReduce.maximumRanks))"
         }
         if rank < 0 || rank >= worldSize { return "rank \(rank) must be 0-\(worldSize - 1)" }
         if ringEndpoints.count != worldSize { return "ringEndpoints has \(ringEndpoints.count) entries for worldSize \(worldSize)" }

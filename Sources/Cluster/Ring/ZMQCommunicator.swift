@@ -5,8 +5,8 @@ import Transport
 /// The data plane: the workers of one membership epoch over ZeroMQ. Each worker binds one PULL
 /// socket (messages from every peer) and connects a PUSH socket to each peer it sends to, at its
 /// first send. Every message carries the run id, membership epoch, step, sender and a tag; stale
-/// or foreign messages are logged and dropped, and messages of the current step from another
-/// peer or for a later collective wait in a small stash until they are asked for.
+/// or foreign messages are logged and dropped, and messages that arrive before they are asked for
+/// (another peer's, a later collective's, a later step's) wait in a bounded stash.
 ///
 /// Every wait is cancellable: while it waits, it polls the worker's control socket too and calls
 /// `interrupt`, which throws when the coordinator has moved to a new membership epoch (a peer
@@ -103,8 +103,8 @@ public final class ZMQCommunicator: Communicator {
     }
 
     public func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
-        stash.removeAll { $0.header.epoch != epoch || $0.header.step != step }
-        if let index = stash.firstIndex(where: { $0.header.sender == Int32(peer) && $0.header.sequence == tag }) {
+        stash.removeAll { isStale($0.header) }
+        if let index = stash.firstIndex(where: { isCurrent($0.header) && $0.header.sender == Int32(peer) && $0.header.sequence == tag }) {
             let message = stash.remove(at: index)
             do {
                 try checkSize(message.payload.count, expectedBytes)
@@ -126,7 +126,7 @@ public final class ZMQCommunicator: Communicator {
                 let accepted = try incoming.receiveFrame(timeout: 0) { frame -> Bool in
                     let (h, payload) = try WireHeader.decode(frame, from: "the data plane")
                     try check(h)
-                    guard h.sender == Int32(peer) && h.sequence == tag else {
+                    guard isCurrent(h) && h.sender == Int32(peer) && h.sequence == tag else {
                         keep(h, payload)
                         return false
                     }
@@ -141,18 +141,20 @@ public final class ZMQCommunicator: Communicator {
         }
     }
 
-    /// Throws (the message is dropped) unless it belongs to this run, epoch and step.
+    /// Throws (the message is dropped) unless it belongs to this run and to this or a later step.
     private func check(_ h: WireHeader) throws {
         if h.runID != runID { throw TransportError.unexpected("message of another run (\(hex(h.runID)))") }
         if h.kind != .ringChunk { throw TransportError.unexpected("\(h.kind) on the data plane") }
-        if h.epoch < epoch || (h.epoch == epoch && h.step < step) {
-            throw TransportError.unexpected("stale message (epoch \(h.epoch), step \(h.step + 1))")
-        }
-        if h.epoch != epoch || h.step != step || h.sender < 0 || h.sender >= Int32(size) || h.sender == Int32(rank) {
+        if isStale(h) { throw TransportError.unexpected("stale message (epoch \(h.epoch), step \(h.step + 1))") }
+        let senders = isCurrent(h) ? 0..<Int32(size) : 0..<Int32(AllReduce.maximumRanks)
+        if !senders.contains(h.sender) || (isCurrent(h) && h.sender == Int32(rank)) {
             throw TransportError.unexpected("message of epoch \(h.epoch) step \(h.step + 1) from rank \(h.sender); "
                 + "this is rank \(rank) of \(size) at epoch \(epoch) step \(step + 1)")
         }
     }
+
+    private func isStale(_ h: WireHeader) -> Bool { h.epoch < epoch || (h.epoch == epoch && h.step < step) }
+    private func isCurrent(_ h: WireHeader) -> Bool { h.epoch == epoch && h.step == step }
 
     private func checkSize(_ count: Int, _ expectedBytes: Int) throws {
         guard count == expectedBytes else {
@@ -160,15 +162,25 @@ public final class ZMQCommunicator: Communicator {
         }
     }
 
-    /// Keeps a message of this step for a later receive (another peer's, or a later collective's).
+    /// Keeps a message for a later receive. When the stash is full, a message of a later step (or
+    /// epoch) gives way to one of this step: no peer can fill it for good with far-future ones.
     private func keep(_ header: WireHeader, _ payload: UnsafeRawBufferPointer) {
-        if stash.contains(where: { $0.header.sender == header.sender && $0.header.sequence == header.sequence }) {
-            log("rank \(rank): dropped a repeated data-plane message (rank \(header.sender), tag \(header.sequence))")
-        } else if stash.count >= Self.stashLimit {
-            log("rank \(rank): dropped a data-plane message from rank \(header.sender): \(Self.stashLimit) already wait")
-        } else {
-            stash.append((header, Array(payload)))
+        let same = { (other: WireHeader) in
+            other.epoch == header.epoch && other.step == header.step && other.sender == header.sender && other.sequence == header.sequence
         }
+        if stash.contains(where: { same($0.header) }) {
+            log("rank \(rank): dropped a repeated data-plane message (rank \(header.sender), tag \(header.sequence))")
+            return
+        }
+        if stash.count >= Self.stashLimit {
+            guard isCurrent(header), let later = stash.lastIndex(where: { !isCurrent($0.header) }) else {
+                log("rank \(rank): dropped a data-plane message from rank \(header.sender): \(Self.stashLimit) already wait")
+                return
+            }
+            let evicted = stash.remove(at: later).header
+            log("rank \(rank): dropped a waiting data-plane message of step \(evicted.step + 1) from rank \(evicted.sender): the stash is full")
+        }
+        stash.append((header, Array(payload)))
     }
 
     public func close() {
