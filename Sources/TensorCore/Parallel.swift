@@ -59,6 +59,20 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
     public init(_ value: Value) { self.value = value }
 }
 
+/// Process-wide engine settings, set once from the command line before any training.
+public enum EngineSettings {
+    /// Longest helper poll that `setHelperPoll(microseconds:)` takes.
+    public static let maximumHelperPollMicroseconds: UInt64 = 10_000_000
+    static let helperPollNanoseconds = Atomic<UInt64>(1_000_000)
+
+    /// How long an idle engine helper thread polls for the next loop before it sleeps: 1 ms by
+    /// default; 0 sleeps at once (for machines shared with other work).
+    public static func setHelperPoll(microseconds: UInt64) {
+        precondition(microseconds <= maximumHelperPollMicroseconds, "validated by the command line")
+        helperPollNanoseconds.store(microseconds * 1000, ordering: .relaxed)
+    }
+}
+
 /// Helper threads that keep polling for the next loop for a while after each one, the way
 /// OpenMP runtimes do. Why: a training step runs about 150 parallel loops, and on a VM an idle
 /// vCPU halts; waking it through the hypervisor made 2 threads 20-30 % slower than two
@@ -66,16 +80,8 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
 final class WorkerTeam: @unchecked Sendable {
     static let shared = WorkerTeam()
 
-    /// How long an idle helper polls before it sleeps on `wake`: 1 ms, or
-    /// `RESNET_DDP_POLL_US` microseconds (0: sleep at once, for machines shared with other work).
-    private static let pollNanoseconds: UInt64 = {
-        guard let text = ProcessInfo.processInfo.environment["RESNET_DDP_POLL_US"] else { return 1_000_000 }
-        guard let microseconds = UInt64(text), microseconds <= 10_000_000 else {
-            FileHandle.standardError.write(Data("RESNET_DDP_POLL_US='\(text)' is not 0...10000000 microseconds: using 1000\n".utf8))
-            return 1_000_000
-        }
-        return microseconds * 1000
-    }()
+    /// How long an idle helper polls before it sleeps on `wake` (`EngineSettings`).
+    private static var pollNanoseconds: UInt64 { EngineSettings.helperPollNanoseconds.load(ordering: .relaxed) }
 
     /// Generation (31 bits) | end of the unclaimed items (16) | start of the unclaimed items (16),
     /// in one word: claiming an item is a compare-and-swap that fails once the loop a helper saw

@@ -26,6 +26,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        engine.apply()
         let loaded: Checkpoint
         do { loaded = try CheckpointDirectory.read(checkpoint) } catch { fail("\(error)") }
         let data: CIFAR10

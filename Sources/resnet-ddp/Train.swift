@@ -48,6 +48,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        engine.apply()
         let display = ProgressDisplay()
         let run: PreparedRun
         do { run = try training.prepareRun(display: display) } catch { fail("\(error)") }
@@ -81,7 +82,7 @@ struct Train: ParsableCommand {
         var local: LocalWorkers?
         try runCoordinated(options, run: run, display: display, stop: stop) { coordinator in
             let started = try LocalWorkers(count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
-                                           heartbeatTimeout: membership.heartbeatTimeout,
+                                           heartbeatTimeout: membership.heartbeatTimeout, helperPollMicroseconds: engine.helperPollMicroseconds,
                                            profileEvery: profileWorkers ? run.configuration.logEvery : 0)
             local = started
             coordinator.liveness = { started.exitedPIDs() }

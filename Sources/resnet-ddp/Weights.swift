@@ -20,6 +20,7 @@ struct ExportWeights: ParsableCommand {
     var out: String
 
     func run() throws {
+        engine.apply()
         let loaded: Checkpoint
         do { loaded = try CheckpointDirectory.read(checkpoint) } catch { fail("\(error)") }
         do {

@@ -51,6 +51,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        engine.apply()
         // Started by `train --workers`: Ctrl-C goes to the launcher, which stops the run cleanly.
         if parentPid != nil { signal(SIGINT, SIG_IGN) }
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }

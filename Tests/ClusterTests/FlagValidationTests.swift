@@ -10,6 +10,11 @@ struct FlagValidationTests {
         (["bench", "--threads", "100000"], "--threads: '100000' is not a number from 1 to 256"),
         (["bench", "--threads", "0"], "--threads: '0' is not a number from 1 to 256"),
         (["bench", "--depths", "60002"], "--depths: 60002 is deeper than 1202"),
+        (["train", "--helper-poll-microseconds", "10000001"], "--helper-poll-microseconds must be at most 10000000"),
+        (["worker", "--coordinator", "tcp://127.0.0.1:1", "--helper-poll-microseconds", "-1"], "--helper-poll-microseconds"),
+        (["train", "--profile-workers"], "--profile-workers applies to --workers runs only"),
+        (["bench", "--allreduce", "--allreduce-workers", "1"], "--allreduce-workers: '1' is not 2...64"),
+        (["bench", "--allreduce", "--allreduce-algorithms", "tree"], "--allreduce-algorithms: 'tree' is not one of"),
     ])
     func absurdBenchFlagsAreRefused(arguments: [String], expected: String) throws {
         let (status, output) = try ToolProcess.run(arguments, seconds: 60)
