@@ -41,11 +41,13 @@ let package = Package(
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["Layers"]),
         .target(name: "CIFAR", dependencies: ["TensorCore"], swiftSettings: kernelFlags),
-        .target(name: "Training", dependencies: ["Layers", "Models", "CIFAR"]),
+        // The one monotonic clock (and median) of the package, for Training, Transport and Cluster.
+        .target(name: "Timing"),
+        .target(name: "Training", dependencies: ["Layers", "Models", "CIFAR", "Timing"]),
         .systemLibrary(name: "CZMQ"),
-        .target(name: "Transport", dependencies: ["CZMQ"]),
+        .target(name: "Transport", dependencies: ["CZMQ", "Timing"]),
         .target(name: "Collectives"),
-        .target(name: "Cluster", dependencies: ["Training", "Collectives", "Transport", "Layers", "TensorCore", "CIFAR", "Models"]),
+        .target(name: "Cluster", dependencies: ["Training", "Collectives", "Transport", "Layers", "TensorCore", "CIFAR", "Models", "Timing"]),
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [

@@ -1,6 +1,7 @@
 import Layers
 import Models
 import TensorCore
+import Timing
 
 /// Throughput of the engine on synthetic data: what `resnet-ddp bench` prints.
 public struct Benchmark {

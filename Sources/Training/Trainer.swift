@@ -1,5 +1,6 @@
 import CIFAR
 import Foundation
+import Timing
 
 /// What a finished (or stopped) run reports.
 public struct TrainingSummary: Sendable {

@@ -1,5 +1,6 @@
 import CZMQ
 import Foundation
+import Timing
 
 /// A libzmq context. Sockets keep their context alive.
 public final class ZMQContext: @unchecked Sendable {
@@ -13,11 +14,6 @@ public final class ZMQContext: @unchecked Sendable {
     deinit { zmq_ctx_term(handle) }
 }
 
-func monotonicClock() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-}
 
 func lastError() -> String { String(cString: zmq_strerror(zmq_errno())) }
 
@@ -178,13 +174,13 @@ public final class ZMQSocket {
         let frame = UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: WireHeader.size + payload.count)
         header.write(to: frame)
         if payload.count > 0 { (frame.baseAddress! + WireHeader.size).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        let deadline = monotonicClock() + timeout
+        let deadline = monotonicSeconds() + timeout
         while true {
-            let slice = max(0, min(deadline - monotonicClock(), 0.1))
+            let slice = max(0, min(deadline - monotonicSeconds(), 0.1))
             try setOption(ZMQ_SNDTIMEO, Int32(slice * 1000))
             if zmq_msg_send(&message, socket, 0) >= 0 { return }
             let errno = zmq_errno()
-            if errno == EAGAIN && monotonicClock() < deadline {
+            if errno == EAGAIN && monotonicSeconds() < deadline {
                 do { try whileWaiting() } catch { zmq_msg_close(&message); throw error }
                 continue
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Timing
 import Training
 import Transport
 

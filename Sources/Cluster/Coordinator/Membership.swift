@@ -1,6 +1,7 @@
 import Collectives
 import Foundation
 import Models
+import Timing
 import Training
 import Transport
 

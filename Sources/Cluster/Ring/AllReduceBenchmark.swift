@@ -1,5 +1,6 @@
 import Collectives
 import Foundation
+import Timing
 import Training
 import TensorCore
 import Transport

@@ -1,4 +1,5 @@
 import Collectives
+import Timing
 import Training
 import Transport
 

@@ -1,4 +1,5 @@
 import Foundation
+import Timing
 import Training
 import Transport
 

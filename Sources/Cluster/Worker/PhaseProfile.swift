@@ -1,4 +1,5 @@
 import Foundation
+import Timing
 import Training
 
 /// Where a worker's time goes, summed over a window of steps: its own compute, waiting inside the

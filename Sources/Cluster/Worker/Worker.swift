@@ -2,6 +2,7 @@ import CIFAR
 import Collectives
 import Foundation
 import TensorCore
+import Timing
 import Training
 import Transport
 

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Monotonic wall-clock seconds.
+/// Monotonic wall-clock seconds: the one clock for step timings, deadlines and timeouts.
 public func monotonicSeconds() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_MONOTONIC, &t)
