@@ -80,9 +80,9 @@ enum WireTarget {
     }
 
     static func seeds() throws -> [[UInt8]] {
-        try ControlTarget.Kind.allCases.map { kind in
+        ControlTarget.Kind.allCases.map { kind in
             let header = WireHeader(kind: kind.messageKind, runID: 0x1234_5678_9ABC_DEF0, epoch: 2, sequence: 7, step: 40, sender: 1)
-            return [1] + WireMessage(header, payload: try ControlTarget.payload(kind.sample)).encoded()
+            return [1] + WireMessage(header, payload: ControlTarget.payload(kind.sample)).encoded()
         } + [[0] + WireMessage(WireHeader(kind: .ringChunk, runID: 1, sender: 0), payload: Array(repeating: 7, count: 64)).encoded()]
     }
 }

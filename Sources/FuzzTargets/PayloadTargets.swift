@@ -10,36 +10,15 @@ enum ControlTarget {
     enum Kind: UInt8, CaseIterable {
         case hello, setup, ready, step, result, evaluate, evaluation, heartbeat, failure, stop
 
+        /// The wire's kind of each case, in raw-value order: the one table between the two.
+        private static let wireKinds: [MessageKind] = [.hello, .setup, .ready, .step, .result, .evaluate, .evaluation, .heartbeat, .failure, .stop]
+
         init?(_ kind: MessageKind) {
-            switch kind {
-            case .hello: self = .hello
-            case .setup: self = .setup
-            case .ready: self = .ready
-            case .step: self = .step
-            case .result: self = .result
-            case .evaluate: self = .evaluate
-            case .evaluation: self = .evaluation
-            case .heartbeat: self = .heartbeat
-            case .failure: self = .failure
-            case .stop: self = .stop
-            default: return nil
-            }
+            guard let index = Self.wireKinds.firstIndex(of: kind) else { return nil }
+            self.init(rawValue: UInt8(index))
         }
 
-        var messageKind: MessageKind {
-            switch self {
-            case .hello: .hello
-            case .setup: .setup
-            case .ready: .ready
-            case .step: .step
-            case .result: .result
-            case .evaluate: .evaluate
-            case .evaluation: .evaluation
-            case .heartbeat: .heartbeat
-            case .failure: .failure
-            case .stop: .stop
-            }
-        }
+        var messageKind: MessageKind { Self.wireKinds[Int(rawValue)] }
 
         /// A valid body of this kind (for ResNet-8, 12 iterations, rank 0 of 1).
         var sample: String {
@@ -77,7 +56,7 @@ enum ControlTarget {
         return configuration
     }()
 
-    static func payload(_ json: String) throws -> [UInt8] {
+    static func payload(_ json: String) -> [UInt8] {
         withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian) { Array($0) } + Array(json.utf8)
     }
 
@@ -85,7 +64,7 @@ enum ControlTarget {
     static func run(_ input: [UInt8]) throws -> Bool {
         guard let first = input.first else { return false }
         let kind = Kind.allCases[Int(first) % Kind.allCases.count]
-        return try check(kind, payload: try payload(String(decoding: input.dropFirst(), as: UTF8.self)))
+        return try check(kind, payload: payload(String(decoding: input.dropFirst(), as: UTF8.self)))
     }
 
     /// Decodes `payload` as `kind` and applies its receiver's checks: whether it passed them.

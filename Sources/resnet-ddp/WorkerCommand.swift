@@ -62,7 +62,6 @@ struct WorkerCommand: ParsableCommand {
         options.profileEvery = profileEvery
         options.faultPlan = try faultPlan.map { try FaultPlan(parsing: $0) }
         do { options.curve = try security.load() } catch { fail("worker: \(error)") }
-        let worker = Worker(options: options, log: log)
-        do { try worker.run() } catch { fail("worker: \(error)") }
+        do { try Worker(options: options, log: log).run() } catch { fail("worker: \(error)") }
     }
 }

@@ -74,14 +74,18 @@ public final class Worker {
 
     private let options: Options
     private let log: @Sendable (String) -> Void
-    private let workerID = UUID().uuidString
-    private let heartbeatToken: String = {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
-    }()
-    private var control: ZMQSocket!
-    private var channel: ControlChannel!
-    private var heartbeat: HeartbeatSender!
+    private let workerID: String
+    private let heartbeatToken: String
+    // The connections, made by `init`: they exist for the worker's whole life.
+    private let context: ZMQContext
+    private let faults: FaultInjector?
+    private let ringSocket: ZMQSocket
+    private let ringEndpoint: String
+    private let control: ZMQSocket
+    private var channel: ControlChannel
+    private let heartbeat: HeartbeatSender
+    private let authenticator: ZAPAuthenticator?
+    private let handshake: HandshakeMonitor
     private var session: Session?
     private var member = false
     private var epoch: UInt32 = 0
@@ -91,37 +95,45 @@ public final class Worker {
     /// coordinator did not complete.
     private var snapshot: (step: Int, state: ModelState)?
     private var stash: [Received] = []
-    private var authenticator: ZAPAuthenticator?
-    private var handshake: HandshakeMonitor?
     private var faultPlanUsed = false
 
-    public init(options: Options, log: @escaping @Sendable (String) -> Void) {
+    /// Binds the data-plane socket and connects to the coordinator (nothing is sent before `run`).
+    public init(options: Options, log: @escaping @Sendable (String) -> Void) throws {
         self.options = options
         self.log = log
+        let workerID = UUID().uuidString
+        var rng = SystemRandomNumberGenerator()
+        let heartbeatToken = (0..<2).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined()
+        self.workerID = workerID
+        self.heartbeatToken = heartbeatToken
+        let faults = try options.injectFaults.map { try FaultInjector(spec: $0) }
+        self.faults = faults
+        let context = try ZMQContext()
+        self.context = context
+        // With CURVE, the ring socket accepts only the current members' keys (set at each setup).
+        authenticator = try options.curve.map { [context] _ in try ZAPAuthenticator(context: context, authorized: [], log: log) }
+        let ringSocket = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
+        if let curve = options.curve { try ringSocket.makeCurveServer(curve.keys) }
+        self.ringSocket = ringSocket
+        ringEndpoint = try ringSocket.bind("tcp://\(options.ringHost):*")
+        let control = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
+        control.faults = faults
+        try control.setRoutingID(Array(workerID.utf8))
+        if let curve = options.curve { try control.makeCurveClient(curve.keys, serverKey: curve.coordinatorKey) }
+        self.control = control
+        handshake = try HandshakeMonitor(context, watching: control, name: "control")
+        try control.connect(options.coordinator)
+        channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
+        heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID, token: heartbeatToken,
+                                    interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, curve: options.curve, log: log)
     }
 
     private var name: String { member ? "worker \(workerID.prefix(8)) rank \(channel.sender)" : "worker \(workerID.prefix(8))" }
 
     /// Runs until the coordinator says stop. Throws with a clear reason otherwise.
     public func run() throws {
-        let files = try DatasetFiles.load(directory: options.dataDirectory)
-        let faults = try options.injectFaults.map { try FaultInjector(spec: $0) }
-        let context = try ZMQContext()
-        // With CURVE, the ring socket accepts only the current members' keys (set at each setup).
-        authenticator = try options.curve.map { _ in try ZAPAuthenticator(context: context, authorized: [], log: log) }
         defer { authenticator?.stop() }
-        let ringSocket = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
-        if let curve = options.curve { try ringSocket.makeCurveServer(curve.keys) }
-        let ringEndpoint = try ringSocket.bind("tcp://\(options.ringHost):*")
-        control = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
-        control.faults = faults
-        try control.setRoutingID(Array(workerID.utf8))
-        if let curve = options.curve { try control.makeCurveClient(curve.keys, serverKey: curve.coordinatorKey) }
-        handshake = try HandshakeMonitor(context, watching: control, name: "control")
-        try control.connect(options.coordinator)
-        channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
-        heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID, token: heartbeatToken,
-                                    interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, curve: options.curve, log: log)
+        let files = try DatasetFiles.load(directory: options.dataDirectory)
         heartbeat.start()
         defer { heartbeat.stop() }
         defer {
@@ -144,7 +156,7 @@ public final class Worker {
             do {
                 switch header.kind {
                 case .setup:
-                    try handleSetup(received, files: files, hello: hello, context: context, ringSocket: ringSocket, faults: faults)
+                    try handleSetup(received, files: files)
                 case .step:
                     try handleStep(received)
                 case .evaluate:
@@ -182,7 +194,7 @@ public final class Worker {
     private func sendHello(_ hello: ControlMessage.Hello) throws {
         let deadline = monotonicSeconds() + options.timeout
         while true {
-            if let failure = handshake?.failure() { throw WorkerError.refused(failure) }
+            if let failure = handshake.failure() { throw WorkerError.refused(failure) }
             do {
                 try channel.send(.hello, hello, timeout: 0.5)
                 return
@@ -204,8 +216,7 @@ public final class Worker {
         return session
     }
 
-    private func handleSetup(_ received: Received, files: DatasetFiles, hello: ControlMessage.Hello, context: ZMQContext,
-                             ringSocket: ZMQSocket, faults: FaultInjector?) throws {
+    private func handleSetup(_ received: Received, files: DatasetFiles) throws {
         let header = received.header
         let (setup, binary) = try received.body(ControlMessage.Setup.self, source: "coordinator")
         if let problem = setup.problem(current: session?.replica.configuration) {
@@ -264,7 +275,13 @@ public final class Worker {
         if let problem = command.problem(configuration: session.replica.configuration, trainImages: session.data.train.count) {
             throw TransportError.malformed("the coordinator's step \(command.step + 1): \(problem)")
         }
-        if snapshot?.step != command.step { snapshot = (command.step, session.replica.state()) }
+        let start: ModelState
+        if let snapshot, snapshot.step == command.step {
+            start = snapshot.state
+        } else {
+            start = session.replica.state()
+            snapshot = (command.step, start)
+        }
         session.ring.step = UInt64(command.step)
         session.sequence.reset()
         currentStep = command.step
@@ -280,7 +297,7 @@ public final class Worker {
         } catch is Interrupted {
             session.clock.profile = PhaseProfile()
             // Forward already moved the running statistics: back to the step's start.
-            try session.replica.load(snapshot!.state)
+            try session.replica.load(start)
             log("\(name): step \(command.step + 1) aborted by the coordinator (epoch \(epoch))")
             return
         }
@@ -288,8 +305,9 @@ public final class Worker {
         let result = ControlMessage.Result(statistics: statistics,
                                            parameterHash: command.reportHash ? hex(session.replica.parameterHash) : nil)
         try reply(.result, result, step: command.step, to: received.header)
-        resultSent = (command.step, monotonicSeconds())
-        report(session.clock, stepSeconds: resultSent!.time - stepStart, step: command.step + 1)
+        let sent = monotonicSeconds()
+        resultSent = (command.step, sent)
+        report(session.clock, stepSeconds: sent - stepStart, step: command.step + 1)
         faultPoint(.afterResult)
     }
 
@@ -319,7 +337,7 @@ public final class Worker {
                 continue
             }
             if let parent = options.parentPID, kill(parent, 0) != 0 { throw WorkerError.parentGone(parent) }
-            if session == nil, let failure = handshake?.failure() { throw WorkerError.refused(failure) }
+            if session == nil, let failure = handshake.failure() { throw WorkerError.refused(failure) }
             // Once the coordinator answered, waiting to be admitted is fine: the heartbeat thread
             // ends the process if it goes silent.
             if !member && !heartbeat.hasContact && monotonicSeconds() > deadline {
