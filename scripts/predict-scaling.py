@@ -31,12 +31,12 @@ def exchanges(workers):
     return int(math.log2(power)) + (2 if power != workers else 0)
 
 
-def step_ms(workers, compute_ms, layers, params, sync, hop):
+def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops):
     if workers == 1:
         return compute_ms
     t = compute_ms / workers
     if sync:
-        t += 2 * layers * exchanges(workers) * hop(129 * 8)
+        t += 2 * layers * small_hops(workers) * hop(129 * 8)
     t += 2 * (workers - 1) * hop(8 * params / workers)
     return t
 
@@ -50,6 +50,8 @@ def main():
     p.add_argument("--latency-us", type=float, default=100, help="one-way network latency")
     p.add_argument("--gbit", type=float, default=10, help="link rate, Gbit/s")
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batchnorm-algorithm", choices=["doubling", "ring"], default="doubling",
+                   help="small all-reduces by recursive doubling (now), or whole vectors around the ring (W - 1 hops; before 2026-12-04)")
     args = p.parse_args()
 
     bandwidth = min(args.gbit / 8, args.software_gbytes) * 1e9
@@ -57,9 +59,10 @@ def main():
     def hop(nbytes):
         return (args.software_us + args.latency_us) / 1000 + nbytes / bandwidth * 1000
 
+    small_hops = exchanges if args.batchnorm_algorithm == "doubling" else (lambda w: w - 1)
     counts = [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= args.batch]
     print(f"Network: {args.latency_us:g} us one-way, {args.gbit:g} Gbit/s; our stack: {args.software_us:g} us per message, "
-          f"{args.software_gbytes:g} GB/s; global batch {args.batch}.\n")
+          f"{args.software_gbytes:g} GB/s; global batch {args.batch}; batch-norm sums by {args.batchnorm_algorithm}.\n")
     print("| net | batch norm | " + " | ".join(f"W={w}" for w in counts) + " |")
     print("|---|---|" + "---|" * len(counts))
     for name, ms_per_image in (("ResNet-20", args.ms_resnet20), ("ResNet-56", args.ms_resnet56)):
@@ -68,7 +71,7 @@ def main():
         for sync in (True, False):
             cells = []
             for w in counts:
-                t = step_ms(w, compute, layers, params, sync, hop)
+                t = step_ms(w, compute, layers, params, sync, hop, small_hops)
                 cells.append(f"{t:.1f} ms, {100 * compute / (w * t):.0f} %")
             print(f"| {name} | {'sync' if sync else 'local'} | " + " | ".join(cells) + " |")
     print("\nEach cell: predicted step time and scaling efficiency (single-thread step / (W x step time)).")
