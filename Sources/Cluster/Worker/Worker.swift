@@ -12,39 +12,6 @@ import Transport
 /// membership changes (see `ControlMessage`): a new epoch aborts the current step, rolls the
 /// model back to the step's start, and the step is run again in the new ring.
 public final class Worker {
-    public struct Options: Sendable {
-        public var coordinator: String
-        public var dataDirectory: String
-        public var threads: Int
-        /// Host name or address the other workers use to reach this worker's ring socket.
-        public var ringHost: String
-        /// Longest wait for the coordinator's first answer or for one ring message.
-        public var timeout: Double
-        /// Exit when this process is gone (set by `train --workers`, so no worker outlives it).
-        public var parentPID: Int32?
-        public var heartbeatInterval = HeartbeatTiming.interval
-        /// Silence from the coordinator after which this worker exits.
-        public var heartbeatTimeout: Double = 2
-        /// `--inject-faults` spec for this worker's control and ring messages.
-        public var injectFaults: String?
-        /// Test hook: what to do to this process at one point of one step.
-        public var faultPlan: FaultPlan?
-        /// CURVE: this worker's key pair and the coordinator's public key.
-        public var curve: (keys: CurveKeyPair, coordinatorKey: String)?
-        /// Print a phase profile (JSON, on the log) every this many steps; 0: never.
-        public var profileEvery = 0
-
-        public init(coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
-                    parentPID: Int32?) {
-            self.coordinator = coordinator
-            self.dataDirectory = dataDirectory
-            self.threads = threads
-            self.ringHost = ringHost
-            self.timeout = timeout
-            self.parentPID = parentPID
-        }
-    }
-
     /// What this worker computes with, built at its first setup.
     private final class Session {
         let runID: UInt64
