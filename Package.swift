@@ -32,7 +32,7 @@ let package = Package(
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         .target(name: "CPUFeatures", cSettings: featureFlags),
@@ -58,16 +58,18 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["CIFAR", "Cluster", "Models", "Training", "Transport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Models", "TensorCore", "TestSupport"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "LayersTests", dependencies: ["Layers", "Models", "TensorCore", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorCore", "TestSupport"]),
         .testTarget(name: "CIFARTests", dependencies: ["CIFAR", "TensorCore", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "TensorCore", "Transport"]),
         .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport", "Transport"]),
         .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "FuzzTargets", "Training", "Transport", "TensorCore", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "Models", "CIFAR", "TensorCore", "TestSupport"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "Layers", "Models", "CIFAR", "TensorCore", "TestSupport"],
+            resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,7 +8,7 @@ let package = Package(
     name: "resnet-ddp-fuzz",
     dependencies: [.package(name: "resnet-ddp", path: "..")],
     targets: [
-        .executableTarget(name: "fuzz", dependencies: [.product(name: "FuzzTargets", package: "resnet-ddp")]),
+        .executableTarget(name: "fuzz", dependencies: [.product(name: "FuzzTargets", package: "resnet-ddp")])
     ],
     swiftLanguageModes: [.v6]
 )

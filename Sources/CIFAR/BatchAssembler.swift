@@ -11,8 +11,10 @@ public struct BatchAssembler: Sendable {
     }
 
     /// Writes `indices.count` images into `output` ([N, 32, 32, 3]).
-    public func fill(_ output: Tensor, from images: LabeledImages, indices: [Int], augmentations: [Augmentation]?,
-                     pool: ComputePool) {
+    public func fill(
+        _ output: Tensor, from images: LabeledImages, indices: [Int], augmentations: [Augmentation]?,
+        pool: ComputePool
+    ) {
         precondition(output.shape == [indices.count, 32, 32, 3], "batch tensor shape \(output.shape)")
         let side = CIFARFormat.side, pad = Augmentation.padding
         let scale: Float = 1 / 255

@@ -35,8 +35,9 @@ public struct CIFAR10: Sendable {
             throw CIFARError.invalidSplit("--validation \(validation) must be between 0 and \(all.count - 1)")
         }
         if validation == 0 { return CIFAR10(train: all, validation: nil, test: test) }
-        return CIFAR10(train: all.slice(0..<(all.count - validation)),
-                       validation: all.slice((all.count - validation)..<all.count), test: test)
+        return CIFAR10(
+            train: all.slice(0..<(all.count - validation)),
+            validation: all.slice((all.count - validation)..<all.count), test: test)
     }
 
     static func mean(of images: LabeledImages) -> [Float] {

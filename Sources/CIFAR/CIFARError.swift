@@ -33,7 +33,7 @@ public enum CIFARFormat {
     public static let side = 32
     public static let channels = 3
     public static let pixelsPerImage = side * side * channels  // 3072
-    public static let recordBytes = 1 + pixelsPerImage         // 3073
+    public static let recordBytes = 1 + pixelsPerImage  // 3073
     public static let recordsPerFile = 10_000
     public static let trainingFiles = (1...5).map { "data_batch_\($0).bin" }
     public static let testFile = "test_batch.bin"

@@ -2,7 +2,7 @@ import Foundation
 
 /// Images as bytes in HWC order (32 x 32 x RGB), with their labels 0-9.
 public struct LabeledImages: Sendable {
-    public let pixels: [UInt8]     // [count][32][32][3]
+    public let pixels: [UInt8]  // [count][32][32][3]
     public let labels: [UInt8]
 
     public var count: Int { labels.count }
@@ -25,8 +25,10 @@ public struct LabeledImages: Sendable {
 
     /// Decodes one file's bytes, which must hold exactly `records` records (label byte, then the
     /// red, green and blue 32 x 32 planes), appending HWC pixels and labels.
-    public static func decode(_ data: Data, source: String, records: Int,
-                              pixels: inout [UInt8], labels: inout [UInt8]) throws {
+    public static func decode(
+        _ data: Data, source: String, records: Int,
+        pixels: inout [UInt8], labels: inout [UInt8]
+    ) throws {
         guard data.count == records * CIFARFormat.recordBytes else {
             throw CIFARError.wrongSize(source, bytes: data.count)
         }
@@ -62,7 +64,8 @@ public struct LabeledImages: Sendable {
     /// Images `range` as a new set.
     public func slice(_ range: Range<Int>) -> LabeledImages {
         let n = CIFARFormat.pixelsPerImage
-        return LabeledImages(pixels: Array(pixels[(range.lowerBound * n)..<(range.upperBound * n)]),
-                             labels: Array(labels[range]))
+        return LabeledImages(
+            pixels: Array(pixels[(range.lowerBound * n)..<(range.upperBound * n)]),
+            labels: Array(labels[range]))
     }
 }

@@ -14,7 +14,8 @@ struct DatasetFiles {
         for set in [all.train, all.test] {
             for bytes in [set.pixels, set.labels] { bytes.withUnsafeBytes { hash.combineWords($0) } }
         }
-        return DatasetFiles(train: all.train, test: all.test,
-                            info: .init(fingerprint: hex(hash.value), trainImages: all.train.count, testImages: all.test.count))
+        return DatasetFiles(
+            train: all.train, test: all.test,
+            info: .init(fingerprint: hex(hash.value), trainImages: all.train.count, testImages: all.test.count))
     }
 }

@@ -31,11 +31,12 @@ public struct AllReduce {
     public func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
         if communicator.size == 1 { return }
         precondition(communicator.size <= Self.maximumRanks, "more ranks than the tag space")
-        let doubling = switch algorithm {
-        case .automatic: values.count <= Self.smallVectorLimit
-        case .ring: false
-        case .recursiveDoubling: true
-        }
+        let doubling =
+            switch algorithm {
+            case .automatic: values.count <= Self.smallVectorLimit
+            case .ring: false
+            case .recursiveDoubling: true
+            }
         if doubling {
             try RecursiveDoublingAllReduce(communicator).sum(values, sequence: sequence)
         } else {

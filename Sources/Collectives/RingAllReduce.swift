@@ -17,8 +17,9 @@ struct RingAllReduce {
             return (c * n / size)..<((c + 1) * n / size)
         }
         func send(_ chunk: Range<Int>, round: Int) throws {
-            try communicator.sendToNext(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(values)[(chunk.lowerBound * 8)..<(chunk.upperBound * 8)]),
-                                        tag: collectiveTag(sequence: sequence, round: round))
+            try communicator.sendToNext(
+                UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(values)[(chunk.lowerBound * 8)..<(chunk.upperBound * 8)]),
+                tag: collectiveTag(sequence: sequence, round: round))
         }
 
         for round in 0..<(size - 1) {

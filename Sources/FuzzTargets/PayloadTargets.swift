@@ -128,10 +128,11 @@ enum CheckpointTarget {
 
     static func seeds() throws -> [[UInt8]] {
         let architecture = try ControlTarget.configuration.architecture()
-        let checkpoint = Checkpoint(configuration: ControlTarget.configuration, step: 3,
-                                    parameters: [Float](repeating: 0, count: architecture.parameterCount),
-                                    momentum: [Float](repeating: 0, count: architecture.parameterCount),
-                                    state: [Float](repeating: 0, count: architecture.stateCount))
+        let checkpoint = Checkpoint(
+            configuration: ControlTarget.configuration, step: 3,
+            parameters: [Float](repeating: 0, count: architecture.parameterCount),
+            momentum: [Float](repeating: 0, count: architecture.parameterCount),
+            state: [Float](repeating: 0, count: architecture.stateCount))
         let file = [UInt8](try checkpoint.encoded())
         let headerLength = Int(file[12]) | Int(file[13]) << 8
         let header = Array(file[16..<(16 + headerLength)])

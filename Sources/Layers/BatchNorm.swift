@@ -10,22 +10,22 @@ public final class BatchNorm: Layer {
     public let fusedReLU: Bool
     public let momentum: Float = 0.1
     public let epsilon: Double = 1e-5
-    public let scale: ParameterView        // gamma
-    public let shift: ParameterView        // beta
+    public let scale: ParameterView  // gamma
+    public let shift: ParameterView  // beta
     public let runningMean: ParameterView
     public let runningVariance: ParameterView
     private let store: ParameterStore
     private let pool: ComputePool
     private var sums: ChannelSums
 
-    private var input: Tensor?             // [N, H, W, C]
-    private var output: Tensor?            // [N, H, W, C]
+    private var input: Tensor?  // [N, H, W, C]
+    private var output: Tensor?  // [N, H, W, C]
     /// One bit per output value, set where the ReLU zeroed it (training with a ReLU), 16 bits per
     /// vector in the output's order: backward reads these instead of the Float output, twice.
     private var zeroed = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
     private var zeroedCapacity = 0
-    private var addedShortcut = false      // the last training forward was relu(bn(x) + shortcut)
-    private var mean = [Float]()           // batch mean used in the last training forward
+    private var addedShortcut = false  // the last training forward was relu(bn(x) + shortcut)
+    private var mean = [Float]()  // batch mean used in the last training forward
     /// `mean` where a convolution's kernel can read it (`prepareGradientSums`).
     private let meanBuffer: UnsafeMutablePointer<Float>
     /// The convolution producing the next `backward`'s dy has written its sums (`prepareGradientSums`).
@@ -68,8 +68,9 @@ public final class BatchNorm: Layer {
     /// `statisticsComputed`: `statisticsBuffer` already holds the sums of `x` (training only).
     public func forward(_ x: Tensor, mode: Mode, shortcut: Tensor?, statisticsComputed: Bool = false) throws -> Tensor {
         precondition(shortcut.map { $0.shape == x.shape } ?? true, "shortcut must have the input's shape")
-        let passes = (mode == .training && !statisticsComputed ? 3.0 : 2.0) + (shortcut == nil ? 0 : 1)
-            + (mode == .training && (fusedReLU || shortcut != nil) ? 1.0 / 32 : 0)   // the ReLU mask's bits
+        let passes =
+            (mode == .training && !statisticsComputed ? 3.0 : 2.0) + (shortcut == nil ? 0 : 1)
+            + (mode == .training && (fusedReLU || shortcut != nil) ? 1.0 / 32 : 0)  // the ReLU mask's bits
         return try pool.measure("\(label(shortcut: shortcut != nil)) forward", bytes: 4 * Double(x.count) * passes) {
             try forwardPass(x, mode: mode, shortcut: shortcut, statisticsComputed: statisticsComputed)
         }
@@ -91,9 +92,10 @@ public final class BatchNorm: Layer {
 
     /// Where backward's sums over dy go, and what they need: x, the mean, the ReLU's bits.
     private func gradientSumsTarget(_ x: Tensor) -> Conv3x3GradientSums {
-        Conv3x3GradientSums(input: UnsafePointer(x.pointer), mean: UnsafePointer(meanBuffer),
-                            zeroed: fusedReLU || addedShortcut ? UnsafePointer(zeroed) : nil,
-                            sums: sums.reserve(batch: x.shape[0]))
+        Conv3x3GradientSums(
+            input: UnsafePointer(x.pointer), mean: UnsafePointer(meanBuffer),
+            zeroed: fusedReLU || addedShortcut ? UnsafePointer(zeroed) : nil,
+            sums: sums.reserve(batch: x.shape[0]))
     }
 
     /// After a forward with a shortcut, `shortcutGradient` receives the gradient that flows into the
@@ -113,7 +115,7 @@ public final class BatchNorm: Layer {
         let y = Tensor.reusing(output, shape: x.shape)
         let gamma = store.pointer(scale), beta = store.pointer(shift)
         let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
-        var a = [Float](repeating: 0, count: channels), b = a   // y = a * x + b
+        var a = [Float](repeating: 0, count: channels), b = a  // y = a * x + b
         if mode == .training && !statisticsComputed {
             // What the convolution before would have handed over (`Conv3x3.forward(statistics:)`).
             let io = UncheckedSendable((UnsafePointer(x.pointer), sums.reserve(batch: d.n)))
@@ -198,7 +200,8 @@ public final class BatchNorm: Layer {
                         if relu {
                             Self.affineImage(xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
                         } else {
-                            Self.affineImage(xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: false)
+                            Self.affineImage(
+                                xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: false)
                         }
                     }
                 }
@@ -209,10 +212,12 @@ public final class BatchNorm: Layer {
     /// `y = [relu](a * x + b [+ shortcut])` over one image, pixel after pixel: the tensors stream
     /// through memory in order (a channel-block-major loop strides by whole pixels).
     @inline(__always)
-    private static func affineImage(_ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>,
-                                    shortcut sp: UnsafePointer<Float>?, zeroed mp: UnsafeMutablePointer<UInt16>?,
-                                    _ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>,
-                                    start: Int, pixels: Int, channels: Int, relu: Bool) {
+    private static func affineImage(
+        _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>,
+        shortcut sp: UnsafePointer<Float>?, zeroed mp: UnsafeMutablePointer<UInt16>?,
+        _ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>,
+        start: Int, pixels: Int, channels: Int, relu: Bool
+    ) {
         var offset = start
         for _ in 0..<pixels {
             for block in stride(from: 0, to: channels, by: 16) {
@@ -283,19 +288,23 @@ public final class BatchNorm: Layer {
         let coefficients = UncheckedSendable((k, c, e))
         pool.forEach(d.n) { n in
             let (k, c, e) = coefficients.value
-            k.withUnsafeBufferPointer { kp in c.withUnsafeBufferPointer { cp in e.withUnsafeBufferPointer { ep in
-                let (dxp, masked) = out.value
-                let start = n * pixels * d.c
-                let (kb, cb, eb) = (kp.baseAddress!, cp.baseAddress!, ep.baseAddress!)
-                switch (relu, masked) {
-                case let (true, masked?):
-                    Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: masked, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
-                case (true, nil):
-                    Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
-                case (false, _):
-                    Self.inputGradientImage(gp, xp, zeroed: nil, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
+            k.withUnsafeBufferPointer { kp in
+                c.withUnsafeBufferPointer { cp in
+                    e.withUnsafeBufferPointer { ep in
+                        let (dxp, masked) = out.value
+                        let start = n * pixels * d.c
+                        let (kb, cb, eb) = (kp.baseAddress!, cp.baseAddress!, ep.baseAddress!)
+                        switch (relu, masked) {
+                        case let (true, masked?):
+                            Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: masked, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
+                        case (true, nil):
+                            Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
+                        case (false, _):
+                            Self.inputGradientImage(gp, xp, zeroed: nil, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
+                        }
+                    }
                 }
-            }}}
+            }
         }
         return dx
     }
@@ -303,11 +312,13 @@ public final class BatchNorm: Layer {
     /// `dx = k * dz - c * x + e` over one image, pixel after pixel, with `dz` = dy masked by the
     /// ReLU's bits (and written to `masked`, the shortcut's gradient).
     @inline(__always)
-    private static func inputGradientImage(_ gp: UnsafePointer<Float>, _ xp: UnsafePointer<Float>,
-                                           zeroed zp: UnsafePointer<UInt16>?, _ dxp: UnsafeMutablePointer<Float>,
-                                           masked: UnsafeMutablePointer<Float>?,
-                                           _ kp: UnsafePointer<Float>, _ cp: UnsafePointer<Float>, _ ep: UnsafePointer<Float>,
-                                           start: Int, pixels: Int, channels: Int) {
+    private static func inputGradientImage(
+        _ gp: UnsafePointer<Float>, _ xp: UnsafePointer<Float>,
+        zeroed zp: UnsafePointer<UInt16>?, _ dxp: UnsafeMutablePointer<Float>,
+        masked: UnsafeMutablePointer<Float>?,
+        _ kp: UnsafePointer<Float>, _ cp: UnsafePointer<Float>, _ ep: UnsafePointer<Float>,
+        start: Int, pixels: Int, channels: Int
+    ) {
         var offset = start
         for _ in 0..<pixels {
             for block in stride(from: 0, to: channels, by: 16) {

@@ -6,7 +6,7 @@ import TensorCore
 /// on how images are split over threads or workers.
 struct ChannelSums {
     let channels: Int
-    private(set) var perImage: UnsafeMutablePointer<Double>   // [image][2][channels]
+    private(set) var perImage: UnsafeMutablePointer<Double>  // [image][2][channels]
     private var capacity = 0
 
     init(channels: Int) {

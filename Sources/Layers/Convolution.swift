@@ -11,22 +11,25 @@ public final class Convolution: Layer {
     private let store: ParameterStore
     private let pool: ComputePool
 
-    private var input: Tensor?                 // [N, H, W, Cin], kept for backward-weights
-    private var output: Tensor?                // [N, H/s, W/s, Cout]
-    private var scratch = UnsafeMutablePointer<Int64>.allocate(capacity: 1)   // per-thread partial sums
+    private var input: Tensor?  // [N, H, W, Cin], kept for backward-weights
+    private var output: Tensor?  // [N, H/s, W/s, Cout]
+    private var scratch = UnsafeMutablePointer<Int64>.allocate(capacity: 1)  // per-thread partial sums
     private var scratchCapacity = 0
-    private let transposed: FloatStorage       // [3][3][Cout][Cin]
+    private let transposed: FloatStorage  // [3][3][Cout][Cin]
 
-    public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int,
-                computesInputGradient: Bool = true, store: ParameterStore, pool: ComputePool) {
+    public init(
+        _ name: String, inChannels: Int, outChannels: Int, stride: Int,
+        computesInputGradient: Bool = true, store: ParameterStore, pool: ComputePool
+    ) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.stride = stride
         self.computesInputGradient = computesInputGradient
         self.store = store
         self.pool = pool
-        weights = store.reserve("\(name).weight", count: 9 * inChannels * outChannels,
-                                initializer: .he(fanIn: 9 * inChannels))
+        weights = store.reserve(
+            "\(name).weight", count: 9 * inChannels * outChannels,
+            initializer: .he(fanIn: 9 * inChannels))
         transposed = FloatStorage(count: 9 * inChannels * outChannels)
     }
 
@@ -56,10 +59,13 @@ public final class Convolution: Layer {
     private func convolve(_ x: Tensor, mode: Mode, statistics: UnsafeMutablePointer<Double>?) -> Tensor {
         let s = shape(of: x)
         let y = Tensor.reusing(output, shape: s.outputShape)
-        pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) forward",
-                     flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + y.count)) {
-            Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s,
-                            statistics: statistics, pool: pool)
+        pool.measure(
+            "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) forward",
+            flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + y.count)
+        ) {
+            Conv3x3.forward(
+                input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s,
+                statistics: statistics, pool: pool)
         }
         output = y
         input = mode == .training ? x : nil
@@ -75,15 +81,18 @@ public final class Convolution: Layer {
         precondition(residual.map { $0.shape == s.outputShape } ?? true, "residual must have the output's shape")
         let y = Tensor.reusing(output, shape: s.outputShape)
         let (scale, shift) = norm.inferenceAffine()
-        let name = "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) forward + bn"
+        let name =
+            "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) forward + bn"
             + (residual == nil ? "" : " + add") + (relu ? " + relu" : "")
         pool.measure(name, flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + y.count * (residual == nil ? 1 : 2))) {
             scale.withUnsafeBufferPointer { scale in
                 shift.withUnsafeBufferPointer { shift in
-                    let epilogue = Conv3x3Epilogue(scale: scale.baseAddress!, shift: shift.baseAddress!,
-                                                   residual: residual.map { UnsafePointer($0.pointer) }, relu: relu)
-                    Conv3x3.forward(input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s,
-                                    epilogue: epilogue, pool: pool)
+                    let epilogue = Conv3x3Epilogue(
+                        scale: scale.baseAddress!, shift: shift.baseAddress!,
+                        residual: residual.map { UnsafePointer($0.pointer) }, relu: relu)
+                    Conv3x3.forward(
+                        input: x.pointer, weights: store.pointer(weights), output: y.pointer, shape: s,
+                        epilogue: epilogue, pool: pool)
                 }
             }
         }
@@ -109,21 +118,27 @@ public final class Convolution: Layer {
             scratch = .allocate(capacity: needed)
             scratchCapacity = needed
         }
-        pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-weights",
-                     flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + dy.count)) {
-            Conv3x3.backwardWeights(input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
-                                    scratch: scratch, shape: s, pool: pool)
+        pool.measure(
+            "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-weights",
+            flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + dy.count)
+        ) {
+            Conv3x3.backwardWeights(
+                input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
+                scratch: scratch, shape: s, pool: pool)
         }
         guard computesInputGradient else { return dy }
         let dx = store.gradientBuffers.take(shape: s.inputShape)
         precondition(shortcutGradient.map { $0.shape == s.inputShape } ?? true, "shortcut gradient must have the input's shape")
         let gradientSums = stride == 1 ? norm?.prepareGradientSums(shape: s.inputShape) : nil
         let adds = (shortcutGradient == nil ? "" : " + add") + (gradientSums == nil ? "" : " + bn sums")
-        pool.measure("conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-data\(adds)",
-                     flops: 2 * Double(s.macs), bytes: 4 * Double(dx.count * (shortcutGradient == nil ? 1 : 2) + dy.count)) {
-            Conv3x3.backwardData(outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
-                                 transposedScratch: transposed.pointer, adding: shortcutGradient.map { UnsafePointer($0.pointer) },
-                                 gradientSums: gradientSums, shape: s, pool: pool)
+        pool.measure(
+            "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-data\(adds)",
+            flops: 2 * Double(s.macs), bytes: 4 * Double(dx.count * (shortcutGradient == nil ? 1 : 2) + dy.count)
+        ) {
+            Conv3x3.backwardData(
+                outputGradient: dy.pointer, weights: store.pointer(weights), inputGradient: dx.pointer,
+                transposedScratch: transposed.pointer, adding: shortcutGradient.map { UnsafePointer($0.pointer) },
+                gradientSums: gradientSums, shape: s, pool: pool)
         }
         return dx
     }

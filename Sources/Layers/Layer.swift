@@ -52,7 +52,8 @@ public final class Sequential: Layer {
         for (i, layer) in layers.enumerated().reversed() {
             let next: Tensor
             if let block = layer as? ResidualBlock, block.sumsInputGradient, i > 0,
-               let norm = (layers[i - 1] as? BatchNorm) ?? (layers[i - 1] as? ResidualBlock)?.outputNorm {
+                let norm = (layers[i - 1] as? BatchNorm) ?? (layers[i - 1] as? ResidualBlock)?.outputNorm
+            {
                 next = try block.backward(gradient, summingFor: norm)
             } else {
                 next = try layer.backward(gradient)

@@ -7,8 +7,8 @@ public final class Linear: Layer {
     public let weight: ParameterView
     public let bias: ParameterView
     private let store: ParameterStore
-    private var input: Tensor?          // [N, in]
-    private var output: Tensor?         // [N, out]
+    private var input: Tensor?  // [N, in]
+    private var output: Tensor?  // [N, out]
     private var inputGradient: Tensor?
 
     public init(_ name: String, inFeatures: Int, outFeatures: Int, store: ParameterStore) {

@@ -38,8 +38,10 @@ public final class ParameterStore {
 
     deinit { accumulators?.deallocate() }
 
-    public func reserve(_ name: String, count: Int, kind: ParameterView.Kind = .parameter,
-                        initializer: ParameterInitializer) -> ParameterView {
+    public func reserve(
+        _ name: String, count: Int, kind: ParameterView.Kind = .parameter,
+        initializer: ParameterInitializer
+    ) -> ParameterView {
         precondition(allocated == nil, "reserve after finalize")
         let offset = kind == .parameter ? parameterCount : stateCount
         let view = ParameterView(name: name, kind: kind, offset: offset, count: count, initializer: initializer)

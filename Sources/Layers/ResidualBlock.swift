@@ -13,13 +13,15 @@ public final class ResidualBlock: Layer {
     private let pool: ComputePool
     private let buffers: TensorArena
 
-    private var output: Tensor?            // relu(secondNorm + shortcut), mask for backward
+    private var output: Tensor?  // relu(secondNorm + shortcut), mask for backward
     /// Identity shortcut: the add and the ReLU run inside the second batch norm's passes, and
     /// the shortcut's gradient is added as the first convolution's backward-data stores.
     private var identityShortcut: Bool { residual && first.stride == 1 && first.inChannels == first.outChannels }
 
-    public init(_ name: String, inChannels: Int, outChannels: Int, stride: Int, residual: Bool,
-                store: ParameterStore, pool: ComputePool) {
+    public init(
+        _ name: String, inChannels: Int, outChannels: Int, stride: Int, residual: Bool,
+        store: ParameterStore, pool: ComputePool
+    ) {
         self.residual = residual
         self.pool = pool
         buffers = store.gradientBuffers
@@ -59,7 +61,7 @@ public final class ResidualBlock: Layer {
     public func backward(_ dy: Tensor, summingFor norm: BatchNorm?) throws -> Tensor {
         precondition(norm == nil || sumsInputGradient, "only a block whose first convolution has stride 1 and no option-A add sums")
         if identityShortcut {
-            let dz = buffers.take(shape: dy.shape)          // dy through the final ReLU: the shortcut's gradient
+            let dz = buffers.take(shape: dy.shape)  // dy through the final ReLU: the shortcut's gradient
             let dx = try backwardThroughBranch(dy, shortcutGradient: dz, summingFor: norm)
             buffers.give(dz)
             return dx

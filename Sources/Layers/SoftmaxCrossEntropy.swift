@@ -21,8 +21,10 @@ public struct SoftmaxCrossEntropy {
     /// Loss and correct count; writes d(loss)/d(logits) into the returned tensor when asked.
     /// The gradient is that of the loss summed over these images divided by `batchSize` (default:
     /// these images): a worker holding part of a batch passes the whole batch's size.
-    public mutating func evaluate(logits: Tensor, labels: [Int], computeGradient: Bool,
-                                  batchSize: Int? = nil) -> (Result, Tensor?) {
+    public mutating func evaluate(
+        logits: Tensor, labels: [Int], computeGradient: Bool,
+        batchSize: Int? = nil
+    ) -> (Result, Tensor?) {
         let n = logits.shape[0], classes = logits.shape[1]
         let normalizer = Double(batchSize ?? n)
         precondition(labels.count == n, "\(labels.count) labels for \(n) logit rows")

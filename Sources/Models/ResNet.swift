@@ -19,8 +19,10 @@ public final class ResNet {
         for (stage, width) in Architecture.stageChannels.enumerated() {
             for block in 0..<architecture.blocksPerStage {
                 let stride = Architecture.stride(stage: stage, block: block)
-                layers.append(ResidualBlock("layer\(stage + 1).\(block)", inChannels: channels, outChannels: width,
-                                            stride: stride, residual: architecture.residual, store: store, pool: pool))
+                layers.append(
+                    ResidualBlock(
+                        "layer\(stage + 1).\(block)", inChannels: channels, outChannels: width,
+                        stride: stride, residual: architecture.residual, store: store, pool: pool))
                 channels = width
             }
         }

@@ -29,10 +29,12 @@ extension Conv3x3 {
         precondition(gradientSums == nil || s.stride == 1, "gradient sums need stride 1")
         if s.stride == 1 {
             transposeWeights(w, into: wt, inChannels: s.inChannels, outChannels: s.outChannels, flip: true)
-            let reversed = Conv3x3Shape(batch: s.batch, height: s.outHeight, width: s.outWidth,
-                                        inChannels: s.outChannels, outChannels: s.inChannels, stride: 1)
-            forward(input: dy, weights: wt, output: dx, shape: reversed,
-                    epilogue: shortcutGradient.map { Conv3x3Epilogue(adding: $0) }, gradientSums: gradientSums, pool: pool)
+            let reversed = Conv3x3Shape(
+                batch: s.batch, height: s.outHeight, width: s.outWidth,
+                inChannels: s.outChannels, outChannels: s.inChannels, stride: 1)
+            forward(
+                input: dy, weights: wt, output: dx, shape: reversed,
+                epilogue: shortcutGradient.map { Conv3x3Epilogue(adding: $0) }, gradientSums: gradientSums, pool: pool)
             return
         }
         transposeWeights(w, into: wt, inChannels: s.inChannels, outChannels: s.outChannels, flip: false)
@@ -69,9 +71,10 @@ extension Conv3x3 {
                             }
                             for block in 0..<(cin / 16) {
                                 var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-                                dot8(pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5), pixel(6), pixel(7),
-                                     weights: tapWeights + block * 16, weightStride: cin, count: cout,
-                                     &a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7)
+                                dot8(
+                                    pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5), pixel(6), pixel(7),
+                                    weights: tapWeights + block * 16, weightStride: cin, count: cout,
+                                    &a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7)
                                 @inline(__always) func add(_ p: Int, _ sum: SIMD16<Float>) {
                                     let ix = (ox0 + p) * stride + kx - 1
                                     guard p < pixels, ix >= 0, ix < wd else { return }

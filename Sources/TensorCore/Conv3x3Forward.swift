@@ -65,8 +65,9 @@ public enum Conv3x3 {
             @inline(__always) func store(_ v: inout Accumulators8, pixels: Int, channel: Int, at out: UnsafeMutablePointer<Float>) {
                 if let epilogue {
                     let offset = y.distance(to: out)
-                    epilogue.finish(&v, pixels: pixels, channel: channel,
-                                    residual: epilogue.residual.map { $0 + offset }, pixelStride: cout, into: out)
+                    epilogue.finish(
+                        &v, pixels: pixels, channel: channel,
+                        residual: epilogue.residual.map { $0 + offset }, pixelStride: cout, into: out)
                     return
                 }
                 store16(v.0, out)
@@ -127,7 +128,8 @@ public enum Conv3x3 {
                     // broadcast once per kernel row.
                     let reuse = stride == 1 && pixels == 8
                     // The network's stride-2 layers: 16 -> 32 and 32 -> 64, even widths, full tiles.
-                    let stride2Pair = stride == 2 && pixels == 8 && wd % 2 == 0
+                    let stride2Pair =
+                        stride == 2 && pixels == 8 && wd % 2 == 0
                         && ((cin, cout) == (16, 32) || (cin, cout) == (32, 64))
                     let (first, last) = (ox0 == 0, ox0 + 8 == wd)
                     var block = 0
@@ -149,8 +151,9 @@ public enum Conv3x3 {
                                 case (32, 32, true): tapRow8Pair(Channels32x32.self, row, weights: taps, first: first, last: last, &a, &b)
                                 case (64, 64, true): tapRow8Pair(Channels64x64.self, row, weights: taps, first: first, last: last, &a, &b)
                                 default:
-                                    tapRow8Edges(row, weights: taps, inChannels: cin, outChannels: cout, pair: pair,
-                                                 first: first, last: last, &a, &b)
+                                    tapRow8Edges(
+                                        row, weights: taps, inChannels: cin, outChannels: cout, pair: pair,
+                                        first: first, last: last, &a, &b)
                                 }
                             } else if stride2Pair {
                                 let row = inRow + (2 * ox0 - 1) * cin
@@ -186,8 +189,9 @@ public enum Conv3x3 {
                 }
                 if let imageStatistics {
                     if let gradientSums {
-                        gradientSums.addRow(UnsafePointer(outRow), offset: y.distance(to: outRow), pixels: wo, channels: cout,
-                                            into: imageStatistics)
+                        gradientSums.addRow(
+                            UnsafePointer(outRow), offset: y.distance(to: outRow), pixels: wo, channels: cout,
+                            into: imageStatistics)
                     } else {
                         addRowStatistics(UnsafePointer(outRow), pixels: wo, channels: cout, into: imageStatistics)
                     }
@@ -230,8 +234,10 @@ public struct Conv3x3GradientSums: @unchecked Sendable {
     /// [image][2][channels]: sum dz, then sum dz * (x - mean).
     public let sums: UnsafeMutablePointer<Double>
 
-    public init(input: UnsafePointer<Float>, mean: UnsafePointer<Float>, zeroed: UnsafePointer<UInt16>?,
-                sums: UnsafeMutablePointer<Double>) {
+    public init(
+        input: UnsafePointer<Float>, mean: UnsafePointer<Float>, zeroed: UnsafePointer<UInt16>?,
+        sums: UnsafeMutablePointer<Double>
+    ) {
         self.input = input
         self.mean = mean
         self.zeroed = zeroed

@@ -235,8 +235,9 @@ extension Conv3x3 {
         _: C.Type, _ row: UnsafePointer<Float>, weights w: UnsafePointer<Float>, first: Bool, last: Bool,
         _ a: inout Accumulators8, _ b: inout Accumulators8
     ) {
-        tapRow8Edges(row, weights: w, inChannels: C.inChannels, outChannels: C.outChannels, pair: true,
-                     first: first, last: last, &a, &b)
+        tapRow8Edges(
+            row, weights: w, inChannels: C.inChannels, outChannels: C.outChannels, pair: true,
+            first: first, last: last, &a, &b)
     }
 
     /// `tapRow8Stride2` with two blocks and `C`'s channel counts.

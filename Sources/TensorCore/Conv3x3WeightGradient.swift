@@ -88,8 +88,9 @@ extension Conv3x3 {
                         for co0 in Swift.stride(from: 0, to: cout, by: 16) {
                             // Slot [16 ci][16 co] of this tap and block pair.
                             let slot = stage + tap + ci0 * cout + co0 * 16
-                            accumulate16(image: image, grad: grad, sums: slot, resume: true, ci0: ci0, co0: co0,
-                                         rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
+                            accumulate16(
+                                image: image, grad: grad, sums: slot, resume: true, ci0: ci0, co0: co0,
+                                rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
                         }
                     }
                 }
@@ -118,53 +119,54 @@ extension Conv3x3 {
         // Float sums of one tap block go through this buffer before the fixed-point conversion:
         // converting registers directly made the compiler split and spill the 16 accumulators.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { stage in
-        let stage = stage.baseAddress!
-        for ky in 0..<3 {
-            // Output rows whose tap (ky, kx) lands inside the image.
-            let oyLow = ky == 0 ? 1 : 0, oyHigh = min(ho - 1, (h - ky) / stride)
-            for kx in 0..<3 {
-                let oxLow = kx == 0 ? 1 : 0, oxHigh = min(wo - 1, (wd - kx) / stride)
-                if oyLow > oyHigh || oxLow > oxHigh { continue }
-                let tap = partial + (ky * 3 + kx) * cin * cout
-                var ci0 = 0
-                while ci0 < cin {
-                    let width = min(16, cin - ci0)
-                    for co0 in Swift.stride(from: 0, to: cout, by: 16) {
-                        let target = tap + ci0 * cout + co0
-                        if width == 16 {
-                            accumulate16(image: image, grad: grad, sums: stage, resume: false, ci0: ci0, co0: co0,
-                                         rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
-                            addFixedPoint(stage, rows: 16, into: target, stride: cout)
-                        } else {
-                            // Channels four at a time: four independent sums keep the FMA unit
-                            // busy where one would wait out each FMA's latency (the first layer, Cin 3).
-                            var j = 0
-                            while j < width {
-                                let count = min(4, width - j)
-                                var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0
-                                for oy in oyLow...oyHigh {
-                                    let inRow = image + (oy * stride + ky - 1) * wd * cin + ci0 + j
-                                    let gradRow = grad + oy * wo * cout + co0
-                                    for ox in oxLow...oxHigh {
-                                        let g = load16(gradRow + ox * cout), p = inRow + (ox * stride + kx - 1) * cin
-                                        a0.addProduct(SIMD16(repeating: p[0]), g)
-                                        if count > 1 { a1.addProduct(SIMD16(repeating: p[1]), g) }
-                                        if count > 2 { a2.addProduct(SIMD16(repeating: p[2]), g) }
-                                        if count > 3 { a3.addProduct(SIMD16(repeating: p[3]), g) }
+            let stage = stage.baseAddress!
+            for ky in 0..<3 {
+                // Output rows whose tap (ky, kx) lands inside the image.
+                let oyLow = ky == 0 ? 1 : 0, oyHigh = min(ho - 1, (h - ky) / stride)
+                for kx in 0..<3 {
+                    let oxLow = kx == 0 ? 1 : 0, oxHigh = min(wo - 1, (wd - kx) / stride)
+                    if oyLow > oyHigh || oxLow > oxHigh { continue }
+                    let tap = partial + (ky * 3 + kx) * cin * cout
+                    var ci0 = 0
+                    while ci0 < cin {
+                        let width = min(16, cin - ci0)
+                        for co0 in Swift.stride(from: 0, to: cout, by: 16) {
+                            let target = tap + ci0 * cout + co0
+                            if width == 16 {
+                                accumulate16(
+                                    image: image, grad: grad, sums: stage, resume: false, ci0: ci0, co0: co0,
+                                    rows: oyLow...oyHigh, columns: oxLow...oxHigh, ky: ky, kx: kx, shape: s)
+                                addFixedPoint(stage, rows: 16, into: target, stride: cout)
+                            } else {
+                                // Channels four at a time: four independent sums keep the FMA unit
+                                // busy where one would wait out each FMA's latency (the first layer, Cin 3).
+                                var j = 0
+                                while j < width {
+                                    let count = min(4, width - j)
+                                    var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0
+                                    for oy in oyLow...oyHigh {
+                                        let inRow = image + (oy * stride + ky - 1) * wd * cin + ci0 + j
+                                        let gradRow = grad + oy * wo * cout + co0
+                                        for ox in oxLow...oxHigh {
+                                            let g = load16(gradRow + ox * cout), p = inRow + (ox * stride + kx - 1) * cin
+                                            a0.addProduct(SIMD16(repeating: p[0]), g)
+                                            if count > 1 { a1.addProduct(SIMD16(repeating: p[1]), g) }
+                                            if count > 2 { a2.addProduct(SIMD16(repeating: p[2]), g) }
+                                            if count > 3 { a3.addProduct(SIMD16(repeating: p[3]), g) }
+                                        }
                                     }
+                                    FixedPoint.accumulate(a0, into: target + j * cout)
+                                    if count > 1 { FixedPoint.accumulate(a1, into: target + (j + 1) * cout) }
+                                    if count > 2 { FixedPoint.accumulate(a2, into: target + (j + 2) * cout) }
+                                    if count > 3 { FixedPoint.accumulate(a3, into: target + (j + 3) * cout) }
+                                    j += count
                                 }
-                                FixedPoint.accumulate(a0, into: target + j * cout)
-                                if count > 1 { FixedPoint.accumulate(a1, into: target + (j + 1) * cout) }
-                                if count > 2 { FixedPoint.accumulate(a2, into: target + (j + 2) * cout) }
-                                if count > 3 { FixedPoint.accumulate(a3, into: target + (j + 3) * cout) }
-                                j += count
                             }
                         }
+                        ci0 += width
                     }
-                    ci0 += width
                 }
             }
-        }
         }
     }
 

@@ -6,12 +6,12 @@ import CMaskBits
 /// training bitwise equal to single-process training.
 public enum FixedPoint {
     /// Gradients: resolution 2^-32 (2.3e-10), range +-2^18 per image contribution.
-    public static let gradientScale: Double = 4_294_967_296            // 2^32
+    public static let gradientScale: Double = 4_294_967_296  // 2^32
     /// Batch-norm sums and losses: resolution 2^-20 (1e-6); wide values (below) reach 2^82.
-    public static let statisticsScale: Double = 1_048_576              // 2^20
+    public static let statisticsScale: Double = 1_048_576  // 2^20
     /// Wide values are split as hi * 2^40 + lo with 0 <= lo < 2^40, so that hi's and lo's of up
     /// to 2^23 values can be summed separately in Int64 (exactly, in any order).
-    public static let wideSplit: Double = 1_099_511_627_776            // 2^40
+    public static let wideSplit: Double = 1_099_511_627_776  // 2^40
 
     /// target[0..<16] += round(v * gradientScale), each product clamped to +-2^50 (saturate, never
     /// wrap: 2^50 * 2^12 < 2^63), rounding half to even. The scale is a power of two,

@@ -107,7 +107,8 @@ final class WorkerTeam: @unchecked Sendable {
     /// or the loop has too many items for a ticket.
     func run(_ count: Int, helpers wanted: Int, _ loopBody: (Int, Int) -> Void) -> Bool {
         guard count <= Self.itemMask,
-              taken.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+            taken.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else { return false }
         defer { taken.store(false, ordering: .releasing) }
         while helpers < wanted {
             let index = helpers, seen = generation
@@ -121,7 +122,7 @@ final class WorkerTeam: @unchecked Sendable {
                 body.store(Int(bitPattern: address), ordering: .relaxed)
                 helpersWanted.store(wanted, ordering: .relaxed)
                 finished.store(0, ordering: .relaxed)
-                generation = (generation + 1) & 0x7FFF_FFFF   // keeps the ticket positive
+                generation = (generation + 1) & 0x7FFF_FFFF  // keeps the ticket positive
                 ticket.store(generation << (2 * Self.itemBits) | count << Self.itemBits, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     wake.lock()
@@ -133,7 +134,7 @@ final class WorkerTeam: @unchecked Sendable {
                 while finished.load(ordering: .acquiring) < count {
                     rddp_cpu_relax()
                     polls += 1
-                    if polls & 0xFFFF == 0 { sched_yield() }   // a helper was descheduled mid-item
+                    if polls & 0xFFFF == 0 { sched_yield() }  // a helper was descheduled mid-item
                 }
             }
         }

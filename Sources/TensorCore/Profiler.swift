@@ -43,15 +43,18 @@ public final class Profiler: @unchecked Sendable {
 extension ComputePool {
     /// Runs `body`, charging its time (and the given work) to `name` when profiling.
     @inline(__always)
-    public func measure<T>(_ name: @autoclosure () -> String, flops: Double = 0, bytes: Double = 0,
-                           _ body: () throws -> T) rethrows -> T {
+    public func measure<T>(
+        _ name: @autoclosure () -> String, flops: Double = 0, bytes: Double = 0,
+        _ body: () throws -> T
+    ) rethrows -> T {
         guard let profiler else { return try body() }
         var start = timespec(), end = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
         let result = try body()
         clock_gettime(CLOCK_MONOTONIC, &end)
-        profiler.record(name(), seconds: Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9,
-                        flops: flops, bytes: bytes)
+        profiler.record(
+            name(), seconds: Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9,
+            flops: flops, bytes: bytes)
         return result
     }
 }

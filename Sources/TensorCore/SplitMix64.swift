@@ -37,4 +37,3 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Equatable {
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 }
-

@@ -23,7 +23,9 @@ public enum VectorUnit {
 
     /// Nil when this CPU runs the compiled kernels, else the reason it cannot and the remedy.
     public static func unsupportedReason() -> String? {
-        let missing = (rddp_compiled_avx512() != 0 && rddp_cpu_has_avx512() == 0) ? "AVX-512"
+        let missing =
+            (rddp_compiled_avx512() != 0 && rddp_cpu_has_avx512() == 0)
+            ? "AVX-512"
             : (rddp_compiled_avx2() != 0 && rddp_cpu_has_avx2() == 0) ? "AVX2" : nil
         guard let missing else { return nil }
         return "this binary's kernels were built for \(missing) (target CPU \(targetCPU)) but this CPU lacks it: "

@@ -21,8 +21,10 @@ public struct Benchmark {
     }
 
     /// Median step time over `steps` timed steps after `warmup` untimed ones.
-    public static func run(_ architecture: Architecture, kind: Kind, threads: Int, batch: Int,
-                           warmup: Int, steps: Int, profile: Bool = false) throws -> Result {
+    public static func run(
+        _ architecture: Architecture, kind: Kind, threads: Int, batch: Int,
+        warmup: Int, steps: Int, profile: Bool = false
+    ) throws -> Result {
         let profiler = profile ? Profiler() : nil
         let pool = ComputePool(threads: threads, profiler: profiler)
         let model = ResNet(architecture, seed: 1, pool: pool)
@@ -54,9 +56,10 @@ public struct Benchmark {
         let seconds = median(times)
         // Training: forward + backward-data + backward-weights = 3x the forward MACs, 2 FLOP each.
         let flopsPerImage = Double(architecture.macsPerImage) * 2 * (kind == .training ? 3 : 1)
-        return Result(model: architecture.name, kind: kind, threads: threads, batch: batch, medianSeconds: seconds,
-                      imagesPerSecond: Double(batch) / seconds,
-                      gflops: flopsPerImage * Double(batch) / seconds / 1e9, profile: profiler?.report ?? [],
-                      timedSteps: steps)
+        return Result(
+            model: architecture.name, kind: kind, threads: threads, batch: batch, medianSeconds: seconds,
+            imagesPerSecond: Double(batch) / seconds,
+            gflops: flopsPerImage * Double(batch) / seconds / 1e9, profile: profiler?.report ?? [],
+            timedSteps: steps)
     }
 }

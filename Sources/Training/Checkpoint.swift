@@ -27,8 +27,9 @@ public struct Checkpoint: Sendable, Equatable {
     public var state: [Float]
 
     public init(configuration: TrainingConfiguration, step: Int, state: ModelState) {
-        self.init(configuration: configuration, step: step, parameters: state.parameters, momentum: state.momentum,
-                  state: state.state)
+        self.init(
+            configuration: configuration, step: step, parameters: state.parameters, momentum: state.momentum,
+            state: state.state)
     }
 
     public var modelState: ModelState { ModelState(parameters: parameters, momentum: momentum, state: state) }
@@ -42,8 +43,9 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     public func encoded() throws -> Data {
-        let header = Header(configuration: configuration, step: step, parameterCount: parameters.count,
-                            momentumCount: momentum.count, stateCount: state.count)
+        let header = Header(
+            configuration: configuration, step: step, parameterCount: parameters.count,
+            momentumCount: momentum.count, stateCount: state.count)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = try encoder.encode(header)
@@ -52,8 +54,12 @@ public struct Checkpoint: Sendable, Equatable {
         data.appendLittleEndian(UInt32(json.count))
         data.append(json)
         for values in [parameters, momentum, state] {
-            values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!)
-                .assumingMemoryBound(to: UInt8.self), count: $0.count * 4)) }
+            values.withUnsafeBufferPointer {
+                data.append(
+                    UnsafeBufferPointer(
+                        start: UnsafeRawPointer($0.baseAddress!)
+                            .assumingMemoryBound(to: UInt8.self), count: $0.count * 4))
+            }
         }
         data.appendLittleEndian(fnv1a64(data))
         return data
@@ -83,7 +89,8 @@ public struct Checkpoint: Sendable, Equatable {
         // A checksum proves nothing about intent: every field is checked before it sizes anything.
         let counts = [header.parameterCount, header.momentumCount, header.stateCount]
         guard counts.allSatisfy({ $0 >= 0 && $0 <= data.count / 4 }),
-              prefix + headerLength + counts.reduce(0, +) * 4 + 8 == data.count else {
+            prefix + headerLength + counts.reduce(0, +) * 4 + 8 == data.count
+        else {
             throw fail("payload size does not match the header's counts \(counts)")
         }
         guard header.step >= 0 else { throw fail("negative step \(header.step)") }
@@ -94,17 +101,20 @@ public struct Checkpoint: Sendable, Equatable {
         }
         let architecture = try header.configuration.architecture()
         guard header.parameterCount == architecture.parameterCount, header.momentumCount == architecture.parameterCount,
-              header.stateCount == architecture.stateCount else {
-            throw fail("counts \(counts) do not fit \(architecture.name) (\(architecture.parameterCount) parameters and "
-                       + "momenta, \(architecture.stateCount) batch-norm statistics)")
+            header.stateCount == architecture.stateCount
+        else {
+            throw fail(
+                "counts \(counts) do not fit \(architecture.name) (\(architecture.parameterCount) parameters and "
+                    + "momenta, \(architecture.stateCount) batch-norm statistics)")
         }
         var offset = prefix + headerLength
         func floats(_ count: Int) -> [Float] {
             defer { offset += count * 4 }
             return data.subdata(in: offset..<(offset + count * 4)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         }
-        return Checkpoint(configuration: header.configuration, step: header.step, parameters: floats(counts[0]),
-                          momentum: floats(counts[1]), state: floats(counts[2]))
+        return Checkpoint(
+            configuration: header.configuration, step: header.step, parameters: floats(counts[0]),
+            momentum: floats(counts[1]), state: floats(counts[2]))
     }
 }
 
@@ -170,7 +180,8 @@ extension Data {
     }
 
     func littleEndian<T: FixedWidthInteger>(at offset: Int) -> T {
-        T(littleEndian: subdata(in: (startIndex + offset)..<(startIndex + offset + MemoryLayout<T>.size))
-            .withUnsafeBytes { $0.loadUnaligned(as: T.self) })
+        T(
+            littleEndian: subdata(in: (startIndex + offset)..<(startIndex + offset + MemoryLayout<T>.size))
+                .withUnsafeBytes { $0.loadUnaligned(as: T.self) })
     }
 }

@@ -27,7 +27,8 @@ public struct MetricsLog {
         guard let data = FileManager.default.contents(atPath: path) else { return }
         let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let lineStep = object["step"] as? Double else { return false }
+                let lineStep = object["step"] as? Double
+            else { return false }
             return Int(lineStep) <= step
         }
         try atomicWrite(Data(kept.map { $0 + "\n" }.joined().utf8), to: path)

@@ -34,8 +34,9 @@ public struct StepStatistics: Sendable, Codable, Equatable {
     public var lossSum: Double { FixedPoint.decode(lossSumFixed, scale: FixedPoint.statisticsScale) }
 
     public func merged(with other: StepStatistics) -> StepStatistics {
-        StepStatistics(lossSumFixed: lossSumFixed &+ other.lossSumFixed, correct: correct + other.correct,
-                       images: images + other.images, nonFinite: nonFinite + other.nonFinite)
+        StepStatistics(
+            lossSumFixed: lossSumFixed &+ other.lossSumFixed, correct: correct + other.correct,
+            images: images + other.images, nonFinite: nonFinite + other.nonFinite)
     }
 }
 
@@ -73,8 +74,9 @@ public final class Replica {
         self.configuration = configuration
         pool = ComputePool(threads: threads)
         model = ResNet(try configuration.architecture(), seed: configuration.seed, pool: pool)
-        optimizer = SGD(parameterCount: model.store.parameterCount, momentum: configuration.momentum,
-                        weightDecay: configuration.weightDecay)
+        optimizer = SGD(
+            parameterCount: model.store.parameterCount, momentum: configuration.momentum,
+            weightDecay: configuration.weightDecay)
         assembler = BatchAssembler(meanImage: meanImage)
         evaluator = Evaluator(assembler: assembler, batchSize: configuration.evalBatchSize, pool: pool)
     }
@@ -82,9 +84,12 @@ public final class Replica {
     public func load(_ state: ModelState) throws {
         let store = model.store
         guard state.parameters.count == store.parameterCount, state.momentum.count == store.parameterCount,
-              state.state.count == store.stateCount else {
-            throw CheckpointError.mismatch("state", "it holds \(state.parameters.count) parameters and "
-                + "\(state.state.count) statistics; \(model.architecture) has \(store.parameterCount) and \(store.stateCount)")
+            state.state.count == store.stateCount
+        else {
+            throw CheckpointError.mismatch(
+                "state",
+                "it holds \(state.parameters.count) parameters and "
+                    + "\(state.state.count) statistics; \(model.architecture) has \(store.parameterCount) and \(store.stateCount)")
         }
         store.values.baseAddress!.update(from: state.parameters, count: state.parameters.count)
         optimizer.velocity.pointer.update(from: state.momentum, count: state.momentum.count)
@@ -92,17 +97,20 @@ public final class Replica {
     }
 
     public func state() -> ModelState {
-        ModelState(parameters: Array(model.store.values),
-                   momentum: Array(UnsafeBufferPointer(start: optimizer.velocity.pointer, count: model.store.parameterCount)),
-                   state: Array(model.store.state))
+        ModelState(
+            parameters: Array(model.store.values),
+            momentum: Array(UnsafeBufferPointer(start: optimizer.velocity.pointer, count: model.store.parameterCount)),
+            state: Array(model.store.state))
     }
 
     public var parameterHash: UInt64 { fnv1a64(UnsafeRawBufferPointer(model.store.values)) }
 
     /// One SGD step on `samples`, part of a batch of `globalBatch` images: the loss gradient is that
     /// of the mean over the global batch, and `synchronizer` sums gradients over the replicas.
-    public func step(on images: LabeledImages, samples: [TrainingSample], globalBatch: Int, learningRate: Float,
-                     synchronizer: any GradientSynchronizer) throws -> StepStatistics {
+    public func step(
+        on images: LabeledImages, samples: [TrainingSample], globalBatch: Int, learningRate: Float,
+        synchronizer: any GradientSynchronizer
+    ) throws -> StepStatistics {
         let batch = Tensor.reusing(input, shape: [samples.count, 32, 32, 3])
         input = batch
         assembler.fill(batch, from: images, indices: samples.map(\.index), augmentations: samples.map(\.augmentation), pool: pool)
@@ -114,8 +122,9 @@ public final class Replica {
         try synchronizer.synchronize(model.store)
         model.store.resolveGradients()
         optimizer.step(model.store, learningRate: learningRate, pool: pool)
-        return StepStatistics(lossSumFixed: result.lossSumFixed, correct: result.correct, images: samples.count,
-                              nonFinite: result.nonFinite)
+        return StepStatistics(
+            lossSumFixed: result.lossSumFixed, correct: result.correct, images: samples.count,
+            nonFinite: result.nonFinite)
     }
 
     public func evaluate(_ images: LabeledImages, range: Range<Int>? = nil) throws -> Evaluation {

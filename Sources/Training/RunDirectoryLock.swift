@@ -30,8 +30,10 @@ public final class RunDirectoryLock: @unchecked Sendable {
             let count = pread(fd, &bytes, bytes.count, 0)
             close(fd)
             if reason == EWOULDBLOCK {
-                let holder = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines) : "unknown"
+                let holder =
+                    count > 0
+                    ? String(decoding: bytes[..<count], as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines) : "unknown"
                 throw RunDirectoryLockError.held(runDirectory, pid: holder)
             }
             throw RunDirectoryLockError.io(path, String(cString: strerror(reason)))

@@ -51,8 +51,12 @@ public enum SafeTensors {
         var offset = 0
         for tensor in tensors {
             let bytes = tensor.values.count * tensor.values.width
-            entries.append((tensor.name, #"{"dtype":"\#(tensor.values.dtype)","shape":[\#(tensor.shape.map(String.init).joined(separator: ","))],"#
-                                         + #""data_offsets":[\#(offset),\#(offset + bytes)]}"#))
+            entries.append(
+                (
+                    tensor.name,
+                    #"{"dtype":"\#(tensor.values.dtype)","shape":[\#(tensor.shape.map(String.init).joined(separator: ","))],"#
+                        + #""data_offsets":[\#(offset),\#(offset + bytes)]}"#
+                ))
             offset += bytes
         }
         if !metadata.isEmpty {
@@ -97,7 +101,8 @@ public enum SafeTensors {
         var located: [(range: Range<Int>, tensor: Tensor)] = []
         for (name, raw) in header where name != "__metadata__" {
             guard let entry = raw as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shapeNumbers = entry["shape"] as? [NSNumber], let offsets = entry["data_offsets"] as? [NSNumber], offsets.count == 2 else {
+                let shapeNumbers = entry["shape"] as? [NSNumber], let offsets = entry["data_offsets"] as? [NSNumber], offsets.count == 2
+            else {
                 throw fail("tensor '\(name)' needs dtype, shape and two data_offsets")
             }
             guard (shapeNumbers + offsets).allSatisfy({ $0.doubleValue == Double($0.intValue) }) else {
@@ -118,13 +123,16 @@ public enum SafeTensors {
             default: throw fail("tensor '\(name)' has dtype \(dtype); only F32 (and I64 for num_batches_tracked) are read")
             }
             guard !overflow, count <= (end - begin) / width, count * width == end - begin else {
-                throw fail("tensor '\(name)' of shape \(shape) needs \(overflow ? "too many" : String(count * width)) bytes, "
-                           + "its data_offsets give \(end - begin)")
+                throw fail(
+                    "tensor '\(name)' of shape \(shape) needs \(overflow ? "too many" : String(count * width)) bytes, "
+                        + "its data_offsets give \(end - begin)")
             }
             let slice = buffer[(headerEnd + begin)..<(headerEnd + end)]
             let values: Values = slice.withUnsafeBytes { raw in
-                width == 4 ? .float32((0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) })
-                           : .int64((0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+                width == 4
+                    ? .float32(
+                        (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) })
+                    : .int64((0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
             }
             located.append((begin..<end, Tensor(name: name, shape: shape, values: values)))
         }

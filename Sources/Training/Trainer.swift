@@ -27,8 +27,10 @@ public final class Trainer {
     private var bestTestError: Double?
 
     /// `startStep`: steps already done (the executor holds their state).
-    public init(configuration: TrainingConfiguration, executor: any TrainingExecutor, trainImages: Int, hasValidation: Bool,
-                startStep: Int = 0, runDirectory: String?, display: ProgressDisplay? = nil) throws {
+    public init(
+        configuration: TrainingConfiguration, executor: any TrainingExecutor, trainImages: Int, hasValidation: Bool,
+        startStep: Int = 0, runDirectory: String?, display: ProgressDisplay? = nil
+    ) throws {
         let errors = configuration.validationErrors()
         guard errors.isEmpty else { throw TrainingError.invalidConfiguration(errors) }
         self.configuration = configuration
@@ -42,12 +44,15 @@ public final class Trainer {
     }
 
     /// Single-process training on `data`, from the start or from `resume`.
-    public convenience init(configuration: TrainingConfiguration, data: CIFAR10, threads: Int, runDirectory: String?,
-                            resume: Checkpoint? = nil, display: ProgressDisplay? = nil) throws {
+    public convenience init(
+        configuration: TrainingConfiguration, data: CIFAR10, threads: Int, runDirectory: String?,
+        resume: Checkpoint? = nil, display: ProgressDisplay? = nil
+    ) throws {
         let executor = try LocalExecutor(configuration: configuration, data: data, threads: threads, state: resume?.modelState)
-        try self.init(configuration: configuration, executor: executor, trainImages: data.train.count,
-                      hasValidation: data.validation != nil, startStep: resume?.step ?? 0, runDirectory: runDirectory,
-                      display: display)
+        try self.init(
+            configuration: configuration, executor: executor, trainImages: data.train.count,
+            hasValidation: data.validation != nil, startStep: resume?.step ?? 0, runDirectory: runDirectory,
+            display: display)
     }
 
     public func checkpoint() throws -> Checkpoint {
@@ -78,12 +83,14 @@ public final class Trainer {
 
     /// "step 1200/64000  epoch 3.07  loss 0.8123  err 28.41%  lr 0.1  812 img/s  ETA 2h13m  test err ..."
     private func progressLine(_ record: [String: Double], eta: Double) -> String {
-        var line = String(format: "step %d/%d  epoch %.2f  loss %.4f  err %.2f%%  lr %g  %.0f img/s  ETA %@",
-                          Int(record["step"]!), configuration.iterations, record["epoch"]!, record["train_loss"]!,
-                          record["train_error"]!, record["lr"]!, record["images_per_second"]!, ProgressDisplay.duration(eta))
+        var line = String(
+            format: "step %d/%d  epoch %.2f  loss %.4f  err %.2f%%  lr %g  %.0f img/s  ETA %@",
+            Int(record["step"]!), configuration.iterations, record["epoch"]!, record["train_loss"]!,
+            record["train_error"]!, record["lr"]!, record["images_per_second"]!, ProgressDisplay.duration(eta))
         if let testError = record["test_error"], let bestTestError {
-            line += String(format: "  test err %.2f%% (first 1000: %.2f%%, best %.2f%%)", testError,
-                           record["test_error_exact1000"]!, bestTestError)
+            line += String(
+                format: "  test err %.2f%% (first 1000: %.2f%%, best %.2f%%)", testError,
+                record["test_error_exact1000"]!, bestTestError)
         }
         if let validationError = record["val_error"] { line += String(format: "  val err %.2f%%", validationError) }
         return line
@@ -121,7 +128,7 @@ public final class Trainer {
             if evaluate || step % c.logEvery == 0 {
                 var record: [String: Double] = [
                     "step": Double(step), "epoch": sampler.epochs(afterSteps: step),
-                    "lr": Double("\(learningRate)") ?? Double(learningRate),   // 0.1, not 0.10000000149
+                    "lr": Double("\(learningRate)") ?? Double(learningRate),  // 0.1, not 0.10000000149
                     "train_loss": windowLoss / Double(windowSteps),
                     "train_error": 100 * (1 - Double(windowCorrect) / Double(windowSteps * c.batchSize)),
                     "images_per_second": Double(windowSteps * c.batchSize) / windowTrainSeconds,
@@ -142,9 +149,10 @@ public final class Trainer {
             let path = try checkpoints.write(try checkpoint(), keep: c.keepCheckpoints)
             display?.message("stopped at step \(step); checkpoint \(path)")
         }
-        return TrainingSummary(step: step, finished: step >= c.iterations, lastTrainLoss: lastLoss,
-                               bestTestError: bestTestError, lastEvaluation: lastEvaluation,
-                               parameterHash: try executor.state().parameterHash)
+        return TrainingSummary(
+            step: step, finished: step >= c.iterations, lastTrainLoss: lastLoss,
+            bestTestError: bestTestError, lastEvaluation: lastEvaluation,
+            parameterHash: try executor.state().parameterHash)
     }
 }
 

@@ -54,12 +54,14 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         if (try? architecture()) == nil { errors.append("--depth \(depth) is not 6n+2 with n >= 1 (e.g. 20, 32, 44, 56, 110)") }
         if iterations < 1 { errors.append("--iterations must be at least 1") }
         if batchSize < 1 || batchSize > Self.maximumBatchSize {
-            errors.append("--batch-size must be 1-\(Self.maximumBatchSize) (16 times the paper's 128; the activations of "
-                          + "every image of a batch are held at once, so larger batches fail to allocate)")
+            errors.append(
+                "--batch-size must be 1-\(Self.maximumBatchSize) (16 times the paper's 128; the activations of "
+                    + "every image of a batch are held at once, so larger batches fail to allocate)")
         }
         if depth > Self.maximumDepth {
-            errors.append("--depth must be at most \(Self.maximumDepth), the paper's deepest net (activations and "
-                          + "parameters grow with depth; deeper nets fail to allocate)")
+            errors.append(
+                "--depth must be at most \(Self.maximumDepth), the paper's deepest net (activations and "
+                    + "parameters grow with depth; deeper nets fail to allocate)")
         }
         if !(learningRate > 0) { errors.append("--lr must be positive") }
         if milestones != milestones.sorted() || milestones.contains(where: { $0 < 0 }) {

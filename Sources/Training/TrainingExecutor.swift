@@ -25,8 +25,9 @@ public final class LocalExecutor: TrainingExecutor {
     }
 
     public func step(_ step: Int, samples: [TrainingSample], learningRate: Float) throws -> StepStatistics {
-        try replica.step(on: data.train, samples: samples, globalBatch: samples.count, learningRate: learningRate,
-                         synchronizer: LocalSynchronizer())
+        try replica.step(
+            on: data.train, samples: samples, globalBatch: samples.count, learningRate: learningRate,
+            synchronizer: LocalSynchronizer())
     }
 
     public func evaluate(_ split: EvaluationSplit) throws -> Evaluation {

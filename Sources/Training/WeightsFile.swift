@@ -27,7 +27,9 @@ public enum WeightsFile {
                 let spec = convolutions.next()!
                 return Slot(view: view, shape: [spec.outChannels, spec.inChannels, 3, 3], convolution: (spec.inChannels, spec.outChannels))
             }
-            if view.name == "fc.weight" { return Slot(view: view, shape: [Architecture.classes, view.count / Architecture.classes], convolution: nil) }
+            if view.name == "fc.weight" {
+                return Slot(view: view, shape: [Architecture.classes, view.count / Architecture.classes], convolution: nil)
+            }
             return Slot(view: view, shape: [view.count], convolution: nil)
         }
     }
@@ -71,8 +73,9 @@ public enum WeightsFile {
             }
             guard let tensor = byName[slot.view.name] else { throw SafeTensorsError.mismatch("\(architecture) needs tensor '\(slot.view.name)'") }
             guard tensor.shape == slot.shape, case .float32(var values) = tensor.values else {
-                throw SafeTensorsError.mismatch("'\(slot.view.name)' has shape \(tensor.shape) (\(tensor.values.dtype)); "
-                                                + "\(architecture) needs \(slot.shape) (F32)")
+                throw SafeTensorsError.mismatch(
+                    "'\(slot.view.name)' has shape \(tensor.shape) (\(tensor.values.dtype)); "
+                        + "\(architecture) needs \(slot.shape) (F32)")
             }
             if let (ci, co) = slot.convolution {
                 let pytorch = values
@@ -95,10 +98,11 @@ public enum WeightsFile {
 
     /// The depth that the blocks in `tensors` imply (`layer1.N.conv1.weight` for N < n).
     public static func depth(of tensors: [SafeTensors.Tensor]) throws -> Int {
-        let blocks = Set(tensors.compactMap { tensor -> Int? in
-            let parts = tensor.name.split(separator: ".")
-            return parts.count >= 3 && parts[0] == "layer1" ? Int(parts[1]) : nil
-        })
+        let blocks = Set(
+            tensors.compactMap { tensor -> Int? in
+                let parts = tensor.name.split(separator: ".")
+                return parts.count >= 3 && parts[0] == "layer1" ? Int(parts[1]) : nil
+            })
         guard let last = blocks.max(), blocks.count == last + 1, last < 200 else {
             throw SafeTensorsError.mismatch("no consistent layer1.N blocks: not a CIFAR ResNet of this project's shape")
         }

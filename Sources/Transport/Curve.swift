@@ -21,8 +21,9 @@ public struct CurveKeyPair: Sendable, Equatable {
     public static func load(_ path: String) throws -> CurveKeyPair {
         let fields = try CurveKeys.fields(path)
         guard let publicKey = fields["public-key"], let secretKey = fields["secret-key"] else {
-            throw TransportError.malformed("\(path) is not a key pair file (needs public-key and secret-key lines; "
-                + "make one with resnet-ddp keygen)")
+            throw TransportError.malformed(
+                "\(path) is not a key pair file (needs public-key and secret-key lines; "
+                    + "make one with resnet-ddp keygen)")
         }
         return CurveKeyPair(publicKey: try CurveKeys.validated(publicKey, in: path), secretKey: try CurveKeys.validated(secretKey, in: path))
     }
@@ -163,8 +164,9 @@ public final class ZAPAuthenticator: @unchecked Sendable {
             } else {
                 log("refused a peer from \(address): mechanism \(mechanism), CURVE required")
             }
-            _ = try? socket.send([Array(version.utf8), request[1], Array(status.utf8), Array(text.utf8), [], []],
-                                 timeout: 1, to: "ZAP")
+            _ = try? socket.send(
+                [Array(version.utf8), request[1], Array(status.utf8), Array(text.utf8), [], []],
+                timeout: 1, to: "ZAP")
         }
     }
 }

@@ -6,7 +6,8 @@ public enum TCPEndpoint {
     /// network interface (`eth0`), the three things libzmq can bind. nil for other endpoints.
     public static func hostName(in endpoint: String) -> String? {
         guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"),
-              colon > endpoint.index(endpoint.startIndex, offsetBy: 6) else { return nil }
+            colon > endpoint.index(endpoint.startIndex, offsetBy: 6)
+        else { return nil }
         let host = String(endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon])
         if host == "*" || host.hasPrefix("[") || host.contains(";") { return nil }
         var ipv4 = in_addr()

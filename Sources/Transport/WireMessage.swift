@@ -103,14 +103,17 @@ extension WireHeader {
         guard get(36, UInt32.self) == 0 else {
             throw TransportError.malformed("\(kind) from \(source) has a non-zero reserved field")
         }
-        var header = WireHeader(kind: kind, runID: get(8, UInt64.self), epoch: get(16, UInt32.self),
-                                sequence: get(20, UInt32.self), step: get(24, UInt64.self), sender: get(32, Int32.self))
+        var header = WireHeader(
+            kind: kind, runID: get(8, UInt64.self), epoch: get(16, UInt32.self),
+            sequence: get(20, UInt32.self), step: get(24, UInt64.self), sender: get(32, Int32.self))
         header.payloadLength = get(40, UInt64.self)
         header.checksum = get(48, UInt64.self)
         guard header.payloadLength <= WireHeader.maxPayload,
-              header.payloadLength == UInt64(frame.count - WireHeader.size) else {
-            throw TransportError.malformed("\(kind) from \(source) declares \(header.payloadLength) payload bytes "
-                + "but carries \(frame.count - WireHeader.size)")
+            header.payloadLength == UInt64(frame.count - WireHeader.size)
+        else {
+            throw TransportError.malformed(
+                "\(kind) from \(source) declares \(header.payloadLength) payload bytes "
+                    + "but carries \(frame.count - WireHeader.size)")
         }
         let payload = UnsafeRawBufferPointer(rebasing: frame[WireHeader.size...])
         guard wireChecksum(payload) == header.checksum else {

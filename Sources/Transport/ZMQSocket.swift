@@ -14,19 +14,18 @@ public final class ZMQContext: @unchecked Sendable {
     deinit { zmq_ctx_term(handle) }
 }
 
-
 func lastError() -> String { String(cString: zmq_strerror(zmq_errno())) }
 
 /// One ZeroMQ socket, used from one thread. Options are set deliberately (see `configure`), every
 /// receive is bounded, and closing never hangs (linger is bounded).
 public final class ZMQSocket {
     public enum Kind: Int32 {
-        case router = 6      // ZMQ_ROUTER
-        case dealer = 5      // ZMQ_DEALER
-        case push = 8        // ZMQ_PUSH
-        case pull = 7        // ZMQ_PULL
-        case rep = 4         // ZMQ_REP (the ZAP authenticator)
-        case pair = 0        // ZMQ_PAIR (socket monitors)
+        case router = 6  // ZMQ_ROUTER
+        case dealer = 5  // ZMQ_DEALER
+        case push = 8  // ZMQ_PUSH
+        case pull = 7  // ZMQ_PULL
+        case rep = 4  // ZMQ_REP (the ZAP authenticator)
+        case pair = 0  // ZMQ_PAIR (socket monitors)
     }
 
     public let kind: Kind
@@ -155,8 +154,10 @@ public final class ZMQSocket {
     /// Sends `header` + `payload` as one frame (length and checksum filled in), with one copy.
     /// Waits for room at most `timeout` seconds, in slices, calling `whileWaiting` between them
     /// (which may throw to abandon the send).
-    public func send(_ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String,
-                     whileWaiting: () throws -> Void = {}) throws {
+    public func send(
+        _ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String,
+        whileWaiting: () throws -> Void = {}
+    ) throws {
         let socket = try live()
         var header = header
         if faults != nil {

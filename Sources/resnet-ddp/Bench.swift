@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
-import TensorCore
-import Models
 import Cluster
 import Collectives
+import Foundation
+import Models
+import TensorCore
 import Training
 
 struct Bench: ParsableCommand {
@@ -41,7 +41,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the vector unit's FP32 peak instead: a loop of independent FMAs that never touches memory, at each thread count.")
     var peak = false
 
-    @Flag(help: "Measure the all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), tcp loopback and ipc.")
+    @Flag(
+        help:
+            "Measure the all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), tcp loopback and ipc."
+    )
     var allreduce = false
 
     @Option(help: "With --allreduce: the worker counts, comma-separated.")
@@ -112,18 +115,23 @@ struct Bench: ParsableCommand {
         for architecture in try parsedDepths() {
             for mode in try parsedModes() {
                 for threadCount in try parsedThreads() {
-                    let r = try Benchmark.run(architecture, kind: mode, threads: threadCount, batch: batchSize,
-                                          warmup: warmup, steps: steps)
+                    let r = try Benchmark.run(
+                        architecture, kind: mode, threads: threadCount, batch: batchSize,
+                        warmup: warmup, steps: steps)
                     if json {
-                        print(String(format: "{\"model\":\"%@\",\"mode\":\"%@\",\"threads\":%d,\"batch\":%d,"
-                                     + "\"images_per_second\":%.1f,\"gflops\":%.1f,\"median_ms\":%.2f}",
-                                     r.model, r.kind.rawValue, r.threads, r.batch, r.imagesPerSecond, r.gflops,
-                                     r.medianSeconds * 1000))
+                        print(
+                            String(
+                                format: "{\"model\":\"%@\",\"mode\":\"%@\",\"threads\":%d,\"batch\":%d,"
+                                    + "\"images_per_second\":%.1f,\"gflops\":%.1f,\"median_ms\":%.2f}",
+                                r.model, r.kind.rawValue, r.threads, r.batch, r.imagesPerSecond, r.gflops,
+                                r.medianSeconds * 1000))
                     } else {
-                        print(r.model.padding(toLength: 11, withPad: " ", startingAt: 0)
-                              + " " + r.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-                              + String(format: " %7d  %5d  %10.2f  %9.1f  %8.1f", r.threads, r.batch,
-                                       r.medianSeconds * 1000, r.imagesPerSecond, r.gflops))
+                        print(
+                            r.model.padding(toLength: 11, withPad: " ", startingAt: 0)
+                                + " " + r.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                                + String(
+                                    format: " %7d  %5d  %10.2f  %9.1f  %8.1f", r.threads, r.batch,
+                                    r.medianSeconds * 1000, r.imagesPerSecond, r.gflops))
                     }
                     fflush(nil)  // show each figure as it is measured
                 }
@@ -136,7 +144,7 @@ struct Bench: ParsableCommand {
         FileHandle.standardError.write(Data("engine: \(VectorUnit.summary)\n".utf8))
         if !json { print("threads   peak GFLOP/s (median)   per thread") }
         for threadCount in try parsedThreads() {
-            _ = PeakThroughput.gigaflops(threads: threadCount, iterations: 1_000_000)   // wakes the threads
+            _ = PeakThroughput.gigaflops(threads: threadCount, iterations: 1_000_000)  // wakes the threads
             let samples = (0..<steps).map { _ in PeakThroughput.gigaflops(threads: threadCount) }.sorted()
             let median = samples[samples.count / 2]
             if json {
@@ -156,18 +164,23 @@ struct Bench: ParsableCommand {
             for workers in workerCounts {
                 for transport in ["tcp", "ipc"] {
                     for algorithm in algorithms {
-                        let r = try AllReduceBenchmark.run(elements: elements, workers: workers, transport: transport,
-                                                           algorithm: algorithm, iterations: steps)
+                        let r = try AllReduceBenchmark.run(
+                            elements: elements, workers: workers, transport: transport,
+                            algorithm: algorithm, iterations: steps)
                         if json {
-                            print(String(format: "{\"elements\":%d,\"bytes\":%d,\"workers\":%d,\"transport\":\"%@\",\"algorithm\":\"%@\","
-                                         + "\"median_ms\":%.3f,\"best_ms\":%.3f,\"bus_gbps\":%.2f}", r.elements, r.bytes, r.workers,
-                                         r.transport, algorithm.rawValue, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                            print(
+                                String(
+                                    format: "{\"elements\":%d,\"bytes\":%d,\"workers\":%d,\"transport\":\"%@\",\"algorithm\":\"%@\","
+                                        + "\"median_ms\":%.3f,\"best_ms\":%.3f,\"bus_gbps\":%.2f}", r.elements, r.bytes, r.workers,
+                                    r.transport, algorithm.rawValue, r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
                         } else {
                             // (%@ ignores field widths in swift-corelibs-foundation: pad the strings here.)
-                            let names = r.transport.padding(toLength: 9, withPad: " ", startingAt: 0) + "  "
+                            let names =
+                                r.transport.padding(toLength: 9, withPad: " ", startingAt: 0) + "  "
                                 + algorithm.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-                            print(String(format: "%-9d  %-9d  %7d  ", r.elements, r.bytes, r.workers) + names
-                                  + String(format: "  %9.3f  %8.3f  %8.2f", r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
+                            print(
+                                String(format: "%-9d  %-9d  %7d  ", r.elements, r.bytes, r.workers) + names
+                                    + String(format: "  %9.3f  %8.3f  %8.2f", r.medianSeconds * 1000, r.bestSeconds * 1000, r.busGigabytesPerSecond))
                         }
                         fflush(nil)
                     }
@@ -180,11 +193,13 @@ struct Bench: ParsableCommand {
     func runProfile() throws {
         let architecture = try parsedDepths()[0], threadCount = try parsedThreads()[0]
         for mode in try parsedModes() {
-            let r = try Benchmark.run(architecture, kind: mode, threads: threadCount, batch: batchSize, warmup: warmup,
-                                      steps: steps, profile: true)
+            let r = try Benchmark.run(
+                architecture, kind: mode, threads: threadCount, batch: batchSize, warmup: warmup,
+                steps: steps, profile: true)
             let stepMs = r.medianSeconds * 1000
-            print("\n\(r.model) \(mode.rawValue), batch \(batchSize), \(threadCount) thread(s): median step \(String(format: "%.1f", stepMs)) ms, "
-                  + "\(String(format: "%.1f", r.imagesPerSecond)) images/s")
+            print(
+                "\n\(r.model) \(mode.rawValue), batch \(batchSize), \(threadCount) thread(s): median step \(String(format: "%.1f", stepMs)) ms, "
+                    + "\(String(format: "%.1f", r.imagesPerSecond)) images/s")
             print("operation                                              calls  ms/step  share   GFLOP/s   GB/s")
             var accounted = 0.0
             for (name, entry) in r.profile.sorted(by: { $0.entry.seconds > $1.entry.seconds }) {
@@ -192,11 +207,13 @@ struct Bench: ParsableCommand {
                 accounted += ms
                 let gflops = entry.flops > 0 ? String(format: "%9.1f", entry.flops / entry.seconds / 1e9) : "        -"
                 let gbps = entry.bytes > 0 ? String(format: "%6.1f", entry.bytes / entry.seconds / 1e9) : "     -"
-                print(name.padding(toLength: 53, withPad: " ", startingAt: 0)
-                      + String(format: " %6d  %7.2f  %4.1f%%", entry.calls / r.timedSteps, ms, 100 * ms / stepMs) + " \(gflops) \(gbps)")
+                print(
+                    name.padding(toLength: 53, withPad: " ", startingAt: 0)
+                        + String(format: " %6d  %7.2f  %4.1f%%", entry.calls / r.timedSteps, ms, 100 * ms / stepMs) + " \(gflops) \(gbps)")
             }
-            print("other (input, pooling, linear, loss; mean vs median)".padding(toLength: 53, withPad: " ", startingAt: 0)
-                  + String(format: "         %7.2f  %4.1f%%", stepMs - accounted, 100 * (stepMs - accounted) / stepMs))
+            print(
+                "other (input, pooling, linear, loss; mean vs median)".padding(toLength: 53, withPad: " ", startingAt: 0)
+                    + String(format: "         %7.2f  %4.1f%%", stepMs - accounted, 100 * (stepMs - accounted) / stepMs))
         }
     }
 }

@@ -4,22 +4,27 @@ import Foundation
 import Training
 import Transport
 
-let heartbeatTimeoutProblem = "--heartbeat-timeout must be at least \(HeartbeatTiming.minimumTimeout) s: workers beat "
+let heartbeatTimeoutProblem =
+    "--heartbeat-timeout must be at least \(HeartbeatTiming.minimumTimeout) s: workers beat "
     + "every \(HeartbeatTiming.interval) s, and a shorter timeout would count healthy peers as lost"
 
 /// Fault-tolerance flags of the coordinator (`coordinator` and `train --workers`).
 struct MembershipOptions: ParsableArguments {
     @Option(help: "Pause (and wait for workers to join) while fewer than this many workers remain.")
     var minWorkers = 1
-    @Option(help: ArgumentHelp("Most workers taking part; more wait until a place is free. (default: the larger of --workers and 64, "
-                               + "and never more than the images of a batch or 128)"))
+    @Option(
+        help: ArgumentHelp(
+            "Most workers taking part; more wait until a place is free. (default: the larger of --workers and 64, "
+                + "and never more than the images of a batch or 128)"))
     var maxWorkers: Int?
     @Option(help: "Seconds without a heartbeat after which a worker (or, for workers, the coordinator) counts as lost.")
     var heartbeatTimeout: Double = 2
     @Option(help: "Seconds to wait for one step (or evaluation) of every worker before the hung ones are removed.")
     var stepTimeout: Double = 120
-    @Option(help: ArgumentHelp("Testing: inject message faults, e.g. seed=1,drop=0.01,duplicate=0.01,delay=0.01,truncate=0.01,corrupt=0.01.",
-                               valueName: "spec"))
+    @Option(
+        help: ArgumentHelp(
+            "Testing: inject message faults, e.g. seed=1,drop=0.01,duplicate=0.01,delay=0.01,truncate=0.01,corrupt=0.01.",
+            valueName: "spec"))
     var injectFaults: String?
 
     func validate() throws {

@@ -6,8 +6,10 @@ import TensorCore
 struct EngineOptions: ParsableArguments {
     @Option(help: "Threads for the engine (default: the number of CPU cores, \(ProcessInfo.processInfo.activeProcessorCount) here).")
     var threads: Int?
-    @Option(help: ArgumentHelp("Microseconds an idle engine thread polls for the next parallel loop before it sleeps "
-                               + "(0: sleep at once, for machines shared with other work).", valueName: "us"))
+    @Option(
+        help: ArgumentHelp(
+            "Microseconds an idle engine thread polls for the next parallel loop before it sleeps "
+                + "(0: sleep at once, for machines shared with other work).", valueName: "us"))
     var helperPollMicroseconds: UInt64 = 1000
 
     var resolvedThreads: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
@@ -24,8 +26,10 @@ struct EngineOptions: ParsableArguments {
 }
 
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Directory with the CIFAR-10 binary files (data_batch_1..5.bin, test_batch.bin).",
-                               valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Directory with the CIFAR-10 binary files (data_batch_1..5.bin, test_batch.bin).",
+            valueName: "dir"))
     var data = "data/cifar-10-batches-bin"
 }
 

@@ -22,8 +22,10 @@ struct CoordinatorCommand: ParsableCommand {
     var workers: Int
     @Option(help: "Batch norm across workers: sync (statistics of the whole batch) or local (per worker).")
     var batchnorm: ControlMessage.BatchNormMode = .sync
-    @Option(help: ArgumentHelp("Seconds to wait for all workers to join (and, when paused, for --min-workers); workers started by hand, "
-                               + "ssh or a scheduler may take long. (`train --workers` waits \(Int(Train.localRendezvousTimeout)) s for its local processes.)"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds to wait for all workers to join (and, when paused, for --min-workers); workers started by hand, "
+                + "ssh or a scheduler may take long. (`train --workers` waits \(Int(Train.localRendezvousTimeout)) s for its local processes.)"))
     var rendezvousTimeout: Double = 600
     @OptionGroup(title: "Fault tolerance") var membership: MembershipOptions
     @OptionGroup(title: "Security") var security: CoordinatorSecurityOptions
@@ -44,14 +46,16 @@ struct CoordinatorCommand: ParsableCommand {
         var curve: (keys: CurveKeyPair, authorized: Set<String>)?
         do { curve = try security.load() } catch { fail("\(error)") }
         if curve == nil && !isLoopback(listen) {
-            display.message("warning: listening on \(listen) without CURVE: anyone who reaches it can join the run, "
-                            + "send it data and read its traffic (see resnet-ddp keygen)")
+            display.message(
+                "warning: listening on \(listen) without CURVE: anyone who reaches it can join the run, "
+                    + "send it data and read its traffic (see resnet-ddp keygen)")
         }
-        var options = Coordinator.Options(listen: listen, workers: workers, minWorkers: membership.minWorkers,
-                                          maxWorkers: membership.maxWorkers, batchNorm: batchnorm,
-                                          rendezvousTimeout: rendezvousTimeout, stepTimeout: membership.stepTimeout,
-                                          heartbeatTimeout: membership.heartbeatTimeout, checkEvery: run.configuration.logEvery,
-                                          injectFaults: membership.injectFaults)
+        var options = Coordinator.Options(
+            listen: listen, workers: workers, minWorkers: membership.minWorkers,
+            maxWorkers: membership.maxWorkers, batchNorm: batchnorm,
+            rendezvousTimeout: rendezvousTimeout, stepTimeout: membership.stepTimeout,
+            heartbeatTimeout: membership.heartbeatTimeout, checkEvery: run.configuration.logEvery,
+            injectFaults: membership.injectFaults)
         options.curve = curve
         try runCoordinated(options, run: run, display: display, stop: stop)
     }

@@ -35,21 +35,25 @@ struct Evaluate: ParsableCommand {
         configuration.evalBatchSize = batchSize
         let result: Evaluation
         do {
-            let executor = try LocalExecutor(configuration: configuration, data: data, threads: engine.resolvedThreads,
-                                             state: loaded.modelState)
+            let executor = try LocalExecutor(
+                configuration: configuration, data: data, threads: engine.resolvedThreads,
+                state: loaded.modelState)
             result = try executor.evaluate(.test)
         } catch { fail("\(error)") }
         let name = try configuration.architecture().name
         if json {
             let perClass = result.perClassAccuracy.map { String(format: "%.2f", $0) }.joined(separator: ",")
-            print("{\"model\":\"\(name)\",\"step\":\(loaded.step),\"images\":\(result.images),"
-                  + String(format: "\"test_loss\":%.5f,\"test_error\":%.2f,\"test_error_exact1000\":%.2f,", result.loss,
-                           result.error, result.errorFirst1000)
-                  + "\"per_class_accuracy\":[\(perClass)],\"confusion\":\(result.confusion)}")
+            print(
+                "{\"model\":\"\(name)\",\"step\":\(loaded.step),\"images\":\(result.images),"
+                    + String(
+                        format: "\"test_loss\":%.5f,\"test_error\":%.2f,\"test_error_exact1000\":%.2f,", result.loss,
+                        result.error, result.errorFirst1000)
+                    + "\"per_class_accuracy\":[\(perClass)],\"confusion\":\(result.confusion)}")
             return
         }
-        print("\(name) at step \(loaded.step): test error \(String(format: "%.2f", result.error))% on \(result.images) images "
-              + "(loss \(String(format: "%.4f", result.loss)); first 1000 exact images: \(String(format: "%.2f", result.errorFirst1000))%)")
+        print(
+            "\(name) at step \(loaded.step): test error \(String(format: "%.2f", result.error))% on \(result.images) images "
+                + "(loss \(String(format: "%.4f", result.loss)); first 1000 exact images: \(String(format: "%.2f", result.errorFirst1000))%)")
         print("\nclass        accuracy")
         for (c, accuracy) in result.perClassAccuracy.enumerated() {
             print(CIFARFormat.classNames[c].padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %6.2f%%", accuracy))
@@ -57,8 +61,9 @@ struct Evaluate: ParsableCommand {
         print("\nconfusion (rows: true class, columns: predicted)")
         print("            " + (0..<10).map { String(format: "%5d", $0) }.joined())
         for (c, row) in result.confusion.enumerated() {
-            print(CIFARFormat.classNames[c].padding(toLength: 12, withPad: " ", startingAt: 0)
-                  + row.map { String(format: "%5d", $0) }.joined())
+            print(
+                CIFARFormat.classNames[c].padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + row.map { String(format: "%5d", $0) }.joined())
         }
     }
 }

@@ -81,15 +81,17 @@ struct Experiment: ParsableCommand {
                 arguments += ["--resume", directory]
             } else {
                 print("[\(index + 1)/\(runs.count)] \(runName): starting (\(total) steps, lr / 10 at \(milestones))")
-                arguments += ["--out", directory, "--depth", String(depth), "--milestones", milestones.map(String.init).joined(separator: ","),
-                              "--seed", String(seed), "--validation", String(validation), "--warmup", String(warmup)]
+                arguments += [
+                    "--out", directory, "--depth", String(depth), "--milestones", milestones.map(String.init).joined(separator: ","),
+                    "--seed", String(seed), "--validation", String(validation), "--warmup", String(warmup),
+                ]
                 if !residual { arguments.append("--plain") }
             }
             if workers > 0 { arguments += ["--workers", String(workers)] }
             // Frequent checkpoints: a long experiment is stopped and resumed across sittings.
             arguments += ["--checkpoint-every", "500"]
             if let threads { arguments += [workers > 0 ? "--worker-threads" : "--threads", String(threads)] }
-            arguments += ["--parent-pid", String(getpid())]   // it stops with a checkpoint if we die
+            arguments += ["--parent-pid", String(getpid())]  // it stops with a checkpoint if we die
             fflush(nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
@@ -99,8 +101,9 @@ struct Experiment: ParsableCommand {
                 fail("interrupted during \(runName); run the same command again to continue", code: 130)
             }
             guard process.terminationStatus == 0 else {
-                fail("\(runName) stopped (exit status \(process.terminationStatus)); run the same command again to continue",
-                     code: process.terminationStatus == 130 ? 130 : 1)
+                fail(
+                    "\(runName) stopped (exit status \(process.terminationStatus)); run the same command again to continue",
+                    code: process.terminationStatus == 130 ? 130 : 1)
             }
         }
         print("experiment \(name.rawValue) complete in \(out)")

@@ -16,17 +16,20 @@ struct Info: ParsableCommand {
         }
         if json {
             for a in models {
-                print("{\"model\":\"\(a.name)\",\"depth\":\(a.depth),\"residual\":\(a.residual),\"layers\":\(a.weightedLayers),"
-                      + "\"parameters\":\(a.parameterCount),\"macs\":\(a.macsPerImage)}")
+                print(
+                    "{\"model\":\"\(a.name)\",\"depth\":\(a.depth),\"residual\":\(a.residual),\"layers\":\(a.weightedLayers),"
+                        + "\"parameters\":\(a.parameterCount),\"macs\":\(a.macsPerImage)}")
             }
             return
         }
         print("engine: \(VectorUnit.summary)")
         print("model        depth  layers  parameters      MACs/image")
         for a in models {
-            print(a.name.padding(toLength: 12, withPad: " ", startingAt: 0)
-                  + String(format: " %5d  %6d  %10d  %14d  (%.2fM params, %.1fM MACs)", a.depth, a.weightedLayers,
-                           a.parameterCount, a.macsPerImage, Double(a.parameterCount) / 1e6, Double(a.macsPerImage) / 1e6))
+            print(
+                a.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: " %5d  %6d  %10d  %14d  (%.2fM params, %.1fM MACs)", a.depth, a.weightedLayers,
+                        a.parameterCount, a.macsPerImage, Double(a.parameterCount) / 1e6, Double(a.macsPerImage) / 1e6))
         }
     }
 }

@@ -37,7 +37,8 @@ struct Keygen: ParsableCommand {
             let pair: CurveKeyPair
             do { pair = try CurveKeyPair.generate() } catch { fail("\(error)") }
             guard FileManager.default.createFile(atPath: secret, contents: Data(pair.fileText.utf8), attributes: [.posixPermissions: 0o600]),
-                  FileManager.default.createFile(atPath: pub, contents: Data("public-key \(pair.publicKey) \(name)\n".utf8)) else {
+                FileManager.default.createFile(atPath: pub, contents: Data("public-key \(pair.publicKey) \(name)\n".utf8))
+            else {
                 fail("cannot write the key files in \(out)")
             }
             print("\(name): \(secret) (secret), \(pub) (public: \(pair.publicKey))")
@@ -47,8 +48,10 @@ struct Keygen: ParsableCommand {
 
 /// CURVE flags of the coordinator.
 struct CoordinatorSecurityOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The coordinator's key pair (from keygen): turns on CURVE authentication and encryption.",
-                               valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "The coordinator's key pair (from keygen): turns on CURVE authentication and encryption.",
+            valueName: "file"))
     var curveSecretKey: String?
     @Option(help: ArgumentHelp("Public keys of the workers allowed to join, one a line (.pub files concatenated).", valueName: "file"))
     var authorizedKeys: String?

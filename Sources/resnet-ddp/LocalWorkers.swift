@@ -6,16 +6,20 @@ final class LocalWorkers: @unchecked Sendable {
     private var processes: [Process] = []
     private let lock = NSLock()
 
-    init(count: Int, coordinator: String, data: String, threads: Int, heartbeatTimeout: Double, helperPollMicroseconds: UInt64,
-         profileEvery: Int = 0) throws {
+    init(
+        count: Int, coordinator: String, data: String, threads: Int, heartbeatTimeout: Double, helperPollMicroseconds: UInt64,
+        profileEvery: Int = 0
+    ) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         for _ in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["worker", "--coordinator", coordinator, "--data", data, "--threads", String(threads),
-                                 "--ring-host", "127.0.0.1", "--parent-pid", String(getpid()),
-                                 "--heartbeat-timeout", String(heartbeatTimeout), "--profile-every", String(profileEvery),
-                                 "--helper-poll-microseconds", String(helperPollMicroseconds)]
+            process.arguments = [
+                "worker", "--coordinator", coordinator, "--data", data, "--threads", String(threads),
+                "--ring-host", "127.0.0.1", "--parent-pid", String(getpid()),
+                "--heartbeat-timeout", String(heartbeatTimeout), "--profile-every", String(profileEvery),
+                "--helper-poll-microseconds", String(helperPollMicroseconds),
+            ]
             try process.run()
             processes.append(process)
         }

@@ -58,12 +58,14 @@ struct Train: ParsableCommand {
         if workers == 0 {
             let data: CIFAR10
             do { data = try CIFAR10.load(directory: dataOptions.data, validation: run.configuration.validation) } catch { fail("\(error)") }
-            display.message("\(architecture.name): \(architecture.parameterCount) parameters; \(data.train.count) training, "
-                            + "\(data.validation?.count ?? 0) validation, \(data.test.count) test images; "
-                            + "\(engine.resolvedThreads) threads, \(VectorUnit.summary); run directory \(run.directory)")
+            display.message(
+                "\(architecture.name): \(architecture.parameterCount) parameters; \(data.train.count) training, "
+                    + "\(data.validation?.count ?? 0) validation, \(data.test.count) test images; "
+                    + "\(engine.resolvedThreads) threads, \(VectorUnit.summary); run directory \(run.directory)")
             do {
-                let trainer = try Trainer(configuration: run.configuration, data: data, threads: engine.resolvedThreads,
-                                          runDirectory: run.directory, resume: run.resume, display: display)
+                let trainer = try Trainer(
+                    configuration: run.configuration, data: data, threads: engine.resolvedThreads,
+                    runDirectory: run.directory, resume: run.resume, display: display)
                 if !(try finish(trainer, runDirectory: run.directory, display: display, stop: stop)).finished { throw ExitCode(130) }
             } catch let exit as ExitCode { throw exit } catch { fail("\(error)") }
             return
@@ -73,17 +75,20 @@ struct Train: ParsableCommand {
             fail("\(CIFARError.fileMissing(URL(fileURLWithPath: dataOptions.data).appendingPathComponent("data_batch_1.bin").path))")
         }
         let threads = workerThreads ?? max(1, engine.resolvedThreads / workers)
-        display.message("\(architecture.name): \(architecture.parameterCount) parameters; \(workers) local workers x "
-                        + "\(threads) threads, batch norm \(batchnorm.rawValue); run directory \(run.directory)")
-        let options = Coordinator.Options(listen: "tcp://127.0.0.1:*", workers: workers, minWorkers: membership.minWorkers,
-                                          maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: Self.localRendezvousTimeout,
-                                          stepTimeout: membership.stepTimeout, heartbeatTimeout: membership.heartbeatTimeout,
-                                          checkEvery: run.configuration.logEvery, injectFaults: membership.injectFaults)
+        display.message(
+            "\(architecture.name): \(architecture.parameterCount) parameters; \(workers) local workers x "
+                + "\(threads) threads, batch norm \(batchnorm.rawValue); run directory \(run.directory)")
+        let options = Coordinator.Options(
+            listen: "tcp://127.0.0.1:*", workers: workers, minWorkers: membership.minWorkers,
+            maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: Self.localRendezvousTimeout,
+            stepTimeout: membership.stepTimeout, heartbeatTimeout: membership.heartbeatTimeout,
+            checkEvery: run.configuration.logEvery, injectFaults: membership.injectFaults)
         var local: LocalWorkers?
         try runCoordinated(options, run: run, display: display, stop: stop) { coordinator in
-            let started = try LocalWorkers(count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
-                                           heartbeatTimeout: membership.heartbeatTimeout, helperPollMicroseconds: engine.helperPollMicroseconds,
-                                           profileEvery: profileWorkers ? run.configuration.logEvery : 0)
+            let started = try LocalWorkers(
+                count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
+                heartbeatTimeout: membership.heartbeatTimeout, helperPollMicroseconds: engine.helperPollMicroseconds,
+                profileEvery: profileWorkers ? run.configuration.logEvery : 0)
             local = started
             coordinator.liveness = { started.exitedPIDs() }
         } finished: { succeeded in
@@ -95,9 +100,11 @@ struct Train: ParsableCommand {
 /// Runs a coordinated training: binds, `start`s the workers if it launches them, waits for them,
 /// trains, and stops every worker on the way out; `finished(success)` runs last. Exits the
 /// process with a message on failure and with status 130 when interrupted.
-func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
-                    display: ProgressDisplay, stop: StopSignal, start: (Coordinator) throws -> Void = { _ in },
-                    finished: (Bool) -> Void = { _ in }) throws {
+func runCoordinated(
+    _ options: Coordinator.Options, run: PreparedRun,
+    display: ProgressDisplay, stop: StopSignal, start: (Coordinator) throws -> Void = { _ in },
+    finished: (Bool) -> Void = { _ in }
+) throws {
     var coordinator: Coordinator?
     do {
         let coord = try Coordinator(options: options, configuration: run.configuration, log: display.message)
@@ -107,9 +114,10 @@ func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
         coord.onEvent = { events.write($0) }
         try start(coord)
         try coord.rendezvous(state: try initialState(run.configuration, resume: run.resume), startStep: run.resume?.step ?? 0)
-        let trainer = try Trainer(configuration: run.configuration, executor: coord, trainImages: coord.trainImages,
-                                  hasValidation: run.configuration.validation > 0, startStep: run.resume?.step ?? 0,
-                                  runDirectory: run.directory, display: display)
+        let trainer = try Trainer(
+            configuration: run.configuration, executor: coord, trainImages: coord.trainImages,
+            hasValidation: run.configuration.validation > 0, startStep: run.resume?.step ?? 0,
+            runDirectory: run.directory, display: display)
         let summary = try finish(trainer, runDirectory: run.directory, display: display, stop: stop)
         coord.stop(reason: summary.finished ? "training finished" : "interrupted")
         finished(true)
@@ -132,6 +140,7 @@ func runCoordinated(_ options: Coordinator.Options, run: PreparedRun,
 func initialState(_ configuration: TrainingConfiguration, resume: Checkpoint?) throws -> ModelState {
     if let resume { return resume.modelState }
     let model = ResNet(try configuration.architecture(), seed: configuration.seed, pool: .init(threads: 1))
-    return ModelState(parameters: Array(model.store.values), momentum: [Float](repeating: 0, count: model.store.parameterCount),
-                      state: Array(model.store.state))
+    return ModelState(
+        parameters: Array(model.store.values), momentum: [Float](repeating: 0, count: model.store.parameterCount),
+        state: Array(model.store.state))
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Cluster
+import Foundation
 import Training
 
 /// A run about to start or continue: its directory, configuration and (when resuming) checkpoint.
@@ -52,10 +52,12 @@ struct TrainingOptions: ParsableArguments {
 
     /// Flags that define the run; a resumed run keeps the stored values.
     private var definingFlagsGiven: [String] {
-        [("--depth", depth != nil), ("--plain", plain), ("--batch-size", batchSize != nil), ("--lr", learningRate != nil),
-         ("--milestones", milestones != nil), ("--momentum", momentum != nil), ("--weight-decay", weightDecay != nil),
-         ("--seed", seed != nil), ("--validation", validation != nil), ("--warmup", warmup != nil), ("--out", out != nil)]
-            .filter(\.1).map(\.0)
+        [
+            ("--depth", depth != nil), ("--plain", plain), ("--batch-size", batchSize != nil), ("--lr", learningRate != nil),
+            ("--milestones", milestones != nil), ("--momentum", momentum != nil), ("--weight-decay", weightDecay != nil),
+            ("--seed", seed != nil), ("--validation", validation != nil), ("--warmup", warmup != nil), ("--out", out != nil),
+        ]
+        .filter(\.1).map(\.0)
     }
 
     func configuration() throws -> TrainingConfiguration {
@@ -93,9 +95,10 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         if resume != nil, !definingFlagsGiven.isEmpty {
-            throw ValidationError("\(definingFlagsGiven.joined(separator: ", ")) cannot change a resumed run: "
-                + "--resume keeps the stored configuration (only --iterations, --eval-every, --checkpoint-every, "
-                + "--keep-checkpoints, --log-every, --threads and --data may be given)")
+            throw ValidationError(
+                "\(definingFlagsGiven.joined(separator: ", ")) cannot change a resumed run: "
+                    + "--resume keeps the stored configuration (only --iterations, --eval-every, --checkpoint-every, "
+                    + "--keep-checkpoints, --log-every, --threads and --data may be given)")
         }
         let errors = try configuration().validationErrors()
         if !errors.isEmpty { throw ValidationError(errors.joined(separator: "\n")) }
@@ -116,8 +119,9 @@ struct TrainingOptions: ParsableArguments {
             let found = try CheckpointDirectory(runDirectory: resume).latestValid()
             for warning in found.warnings { display.message("warning: \(warning)") }
             if let iterations, iterations < found.checkpoint.step {
-                throw ValidationError("--iterations \(iterations) is below the step the run has reached (\(found.checkpoint.step) "
-                    + "in \(found.path)); a resumed run can only be extended")
+                throw ValidationError(
+                    "--iterations \(iterations) is below the step the run has reached (\(found.checkpoint.step) "
+                        + "in \(found.path)); a resumed run can only be extended")
             }
             configuration = found.checkpoint.configuration
             applyAdjustable(to: &configuration)
@@ -129,8 +133,9 @@ struct TrainingOptions: ParsableArguments {
             directory = out ?? "runs/\(name)-seed\(configuration.seed)"
             lock = try RunDirectoryLock(runDirectory: directory)
             if !CheckpointDirectory(runDirectory: directory).files().isEmpty {
-                throw ValidationError("\(directory) already holds checkpoints of a run; continue it with --resume \(directory) "
-                    + "or choose another --out")
+                throw ValidationError(
+                    "\(directory) already holds checkpoints of a run; continue it with --resume \(directory) "
+                        + "or choose another --out")
             }
         }
         do {
@@ -155,8 +160,9 @@ func finish(_ trainer: Trainer, runDirectory: String, display: ProgressDisplay, 
     }
     var line = "finished \(summary.step) steps"
     if let last = summary.lastEvaluation {
-        line += String(format: "; test error %.2f%% (first 1000 exact images: %.2f%%), best %.2f%%",
-                       last.error, last.errorFirst1000, summary.bestTestError ?? last.error)
+        line += String(
+            format: "; test error %.2f%% (first 1000 exact images: %.2f%%), best %.2f%%",
+            last.error, last.errorFirst1000, summary.bestTestError ?? last.error)
     }
     display.message(line + "; parameters \(String(summary.parameterHash, radix: 16))")
     return summary

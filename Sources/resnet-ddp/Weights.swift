@@ -26,8 +26,9 @@ struct ExportWeights: ParsableCommand {
         do {
             let data = try CIFAR10.load(directory: dataOptions.data, validation: loaded.configuration.validation)
             let architecture = try loaded.configuration.architecture()
-            let executor = try LocalExecutor(configuration: loaded.configuration, data: data, threads: engine.resolvedThreads,
-                                             state: loaded.modelState)
+            let executor = try LocalExecutor(
+                configuration: loaded.configuration, data: data, threads: engine.resolvedThreads,
+                state: loaded.modelState)
             let test = try executor.evaluate(.test)
             let metadata = [
                 "format": "resnet-ddp weights 1", "architecture": architecture.name, "depth": String(architecture.depth),
@@ -37,8 +38,9 @@ struct ExportWeights: ParsableCommand {
             ]
             let tensors = WeightsFile.tensors(loaded.modelState, architecture: architecture, steps: loaded.step, meanImage: data.meanImage)
             try SafeTensors.encode(tensors, metadata: metadata).write(to: URL(fileURLWithPath: out), options: .atomic)
-            print("\(architecture.name) at step \(loaded.step) (test error \(metadata["test_error"]!) %, exact first 1000 "
-                  + "\(metadata["test_error_exact1000"]!) %) -> \(out)")
+            print(
+                "\(architecture.name) at step \(loaded.step) (test error \(metadata["test_error"]!) %, exact first 1000 "
+                    + "\(metadata["test_error_exact1000"]!) %) -> \(out)")
         } catch { fail("\(error)") }
     }
 }

@@ -26,8 +26,10 @@ struct WorkerCommand: ParsableCommand {
     var heartbeatTimeout: Double = 2
     @Option(help: ArgumentHelp("Testing: inject message faults into this worker's sends (see coordinator --help).", valueName: "spec"))
     var injectFaults: String?
-    @Option(help: ArgumentHelp("Print where this worker's step time goes (compute, batch-norm and gradient all-reduces, "
-                               + "waiting for the next step) as a JSON line on stderr every this many steps; 0: never."))
+    @Option(
+        help: ArgumentHelp(
+            "Print where this worker's step time goes (compute, batch-norm and gradient all-reduces, "
+                + "waiting for the next step) as a JSON line on stderr every this many steps; 0: never."))
     var profileEvery = 0
     @OptionGroup(title: "Security") var security: WorkerSecurityOptions
     @Option(help: .hidden)
@@ -55,8 +57,9 @@ struct WorkerCommand: ParsableCommand {
         // Started by `train --workers`: Ctrl-C goes to the launcher, which stops the run cleanly.
         if parentPid != nil { signal(SIGINT, SIG_IGN) }
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        var options = Worker.Options(coordinator: coordinator, dataDirectory: dataOptions.data, threads: engine.resolvedThreads,
-                                     ringHost: ringHost, timeout: timeout, parentPID: parentPid)
+        var options = Worker.Options(
+            coordinator: coordinator, dataDirectory: dataOptions.data, threads: engine.resolvedThreads,
+            ringHost: ringHost, timeout: timeout, parentPID: parentPid)
         options.heartbeatTimeout = heartbeatTimeout
         options.injectFaults = injectFaults
         options.profileEvery = profileEvery

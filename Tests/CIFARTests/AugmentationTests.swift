@@ -20,8 +20,9 @@ import Testing
 
     private func assemble(_ augmentation: Augmentation?, mean: [Float]) -> Tensor {
         let output = Tensor(shape: [1, 32, 32, 3])
-        BatchAssembler(meanImage: mean).fill(output, from: image(), indices: [0],
-                                             augmentations: augmentation.map { [$0] }, pool: .serial)
+        BatchAssembler(meanImage: mean).fill(
+            output, from: image(), indices: [0],
+            augmentations: augmentation.map { [$0] }, pool: .serial)
         return output
     }
 
@@ -46,13 +47,13 @@ import Testing
         let plain = assemble(Augmentation.none, mean: zero), shifted = assemble(Augmentation(cropX: 0, cropY: 8, flip: false), mean: zero)
         // Origin (0, 8) in the padded image: output (y, x) shows input (y + 4, x - 4).
         #expect(shifted.pointer[(0 * 32 + 10) * 3] == plain.pointer[(4 * 32 + 6) * 3])
-        #expect(shifted.pointer[(3 * 32 + 2) * 3 + 1] == 0)     // x - 4 < 0: padding
-        #expect(shifted.pointer[(30 * 32 + 10) * 3 + 2] == 0)   // y + 4 > 31: padding
+        #expect(shifted.pointer[(3 * 32 + 2) * 3 + 1] == 0)  // x - 4 < 0: padding
+        #expect(shifted.pointer[(30 * 32 + 10) * 3 + 2] == 0)  // y + 4 > 31: padding
     }
 
     @Test func samplerCoversEveryImageOncePerEpochAndCutsEqualBatches() {
         var sampler = EpochSampler(seed: 9, imageCount: 100, batchSize: 32)
-        let steps = (0..<7).map { sampler.batch(step: $0) }   // 224 samples: epochs 0, 1 and part of 2
+        let steps = (0..<7).map { sampler.batch(step: $0) }  // 224 samples: epochs 0, 1 and part of 2
         #expect(steps.allSatisfy { $0.count == 32 })
         let all = steps.flatMap { $0 }
         #expect(Set(all.prefix(100).map(\.index)) == Set(0..<100) && all.prefix(100).allSatisfy { $0.epoch == 0 })

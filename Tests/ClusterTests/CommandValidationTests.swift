@@ -54,15 +54,23 @@ struct CommandValidationTests {
             ("worldSize -2", { $0["worldSize"] = -2 }),
             ("worldSize 5000", { $0["worldSize"] = 5000 }),
             // More ranks than the collectives' tag space, though no more than the images of a batch.
-            ("worldSize 200 must be 1-128", { fields in
-                var configuration = fields["configuration"] as! [String: Any]
-                configuration["batchSize"] = 512
-                fields["configuration"] = configuration
-                fields["worldSize"] = 200
-            }),
+            (
+                "worldSize 200 must be 1-128",
+                { fields in
+                    var configuration = fields["configuration"] as! [String: Any]
+                    configuration["batchSize"] = 512
+                    fields["configuration"] = configuration
+                    fields["worldSize"] = 200
+                }
+            ),
             ("rank 1 must be 0-0", { $0["rank"] = 1 }),
             ("rank -1", { $0["rank"] = -1 }),
-            ("ringEndpoints has 1 entries for worldSize 3", { $0["worldSize"] = 3; $0["rank"] = 2 }),
+            (
+                "ringEndpoints has 1 entries for worldSize 3",
+                {
+                    $0["worldSize"] = 3; $0["rank"] = 2
+                }
+            ),
             ("ringEndpoints entry 'http://x'", { $0["ringEndpoints"] = ["http://x"] }),
             ("ringKeys has 2 entries", { $0["ringKeys"] = ["a", "b"] }),
             ("nextStep -1", { $0["nextStep"] = -1 }),
@@ -70,21 +78,30 @@ struct CommandValidationTests {
             ("parameterCount 2305843009213693951", { $0["parameterCount"] = Int.max / 4 }),
             ("stateCount -1", { $0["stateCount"] = -1 }),
             ("checkEvery 0", { $0["checkEvery"] = 0 }),
-            ("configuration: --batch-size", { fields in
-                var configuration = fields["configuration"] as! [String: Any]
-                configuration["batchSize"] = 0
-                fields["configuration"] = configuration
-            }),
-            ("the evaluation batch size must be 1-10000", { fields in
-                var configuration = fields["configuration"] as! [String: Any]
-                configuration["evalBatchSize"] = 0
-                fields["configuration"] = configuration
-            }),
-            ("configuration: --depth 9", { fields in
-                var configuration = fields["configuration"] as! [String: Any]
-                configuration["depth"] = 9
-                fields["configuration"] = configuration
-            }),
+            (
+                "configuration: --batch-size",
+                { fields in
+                    var configuration = fields["configuration"] as! [String: Any]
+                    configuration["batchSize"] = 0
+                    fields["configuration"] = configuration
+                }
+            ),
+            (
+                "the evaluation batch size must be 1-10000",
+                { fields in
+                    var configuration = fields["configuration"] as! [String: Any]
+                    configuration["evalBatchSize"] = 0
+                    fields["configuration"] = configuration
+                }
+            ),
+            (
+                "configuration: --depth 9",
+                { fields in
+                    var configuration = fields["configuration"] as! [String: Any]
+                    configuration["depth"] = 9
+                    fields["configuration"] = configuration
+                }
+            ),
         ]
         for (expected, change) in cases {
             let problem = try Self.setup(change).problem(current: nil)
@@ -139,8 +156,10 @@ struct ReplyValidationTests {
 
     @Test func resultFieldsAreChecked() throws {
         func result(_ correct: Int, _ images: Int, _ nonFinite: Int, _ hash: String) throws -> ControlMessage.Result {
-            try Self.decode(ControlMessage.Result.self, #"{"statistics":{"lossSumFixed":-5,"correct":\#(correct),"images":\#(images),"#
-                            + #""nonFinite":\#(nonFinite)},"parameterHash":\#(hash)}"#)
+            try Self.decode(
+                ControlMessage.Result.self,
+                #"{"statistics":{"lossSumFixed":-5,"correct":\#(correct),"images":\#(images),"#
+                    + #""nonFinite":\#(nonFinite)},"parameterHash":\#(hash)}"#)
         }
         #expect(try result(3, 64, 0, "null").problem(images: 64, hashRequested: false) == nil)
         #expect(try result(64, 64, 64, #""0123456789abcdef""#).problem(images: 64, hashRequested: true) == nil)
@@ -179,9 +198,19 @@ struct ReplyValidationTests {
             ("wrongFirst1000 4 must be 0-3", { $0.wrongFirst1000 = 4 }),
             ("confusion must be 10 x 10", { $0.confusion = [] }),
             ("confusion must be 10 x 10", { $0.confusion[9] = [1] }),
-            ("confusion entries must be 0-20", { $0.confusion[0][0] = -1; $0.confusion[2][2] = 18 }),
+            (
+                "confusion entries must be 0-20",
+                {
+                    $0.confusion[0][0] = -1; $0.confusion[2][2] = 18
+                }
+            ),
             ("confusion sums to 21 images", { $0.confusion[1][1] = 1 }),
-            ("confusion sums to 20 images and 2 wrong", { $0.confusion[2][5] = 2; $0.confusion[2][2] = 18 }),
+            (
+                "confusion sums to 20 images and 2 wrong",
+                {
+                    $0.confusion[2][5] = 2; $0.confusion[2][2] = 18
+                }
+            ),
         ]
         for (expected, change) in cases {
             var evaluation = valid
@@ -204,8 +233,10 @@ struct SpoofedCoordinatorTests {
         let router = try ZMQSocket(context, kind: .router, lingerMilliseconds: 0)
         defer { router.close() }
         let endpoint = try router.bind("tcp://127.0.0.1:*")
-        let worker = try ToolProcess(["worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1",
-                                      "--timeout", "60"])
+        let worker = try ToolProcess([
+            "worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1",
+            "--timeout", "60",
+        ])
         defer { if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) } }
         let runID: UInt64 = 0x5EED
         func receive(_ kind: MessageKind) throws -> [UInt8] {
@@ -235,7 +266,12 @@ struct SpoofedCoordinatorTests {
     @Test func hostileSetupsAndStepsEndTheWorkerWithAnError() throws {
         let setups: [(String, (inout [String: Any]) -> Void)] = [
             ("worldSize 0", { $0["worldSize"] = 0 }),
-            ("ringEndpoints has 1 entries for worldSize 2", { $0["worldSize"] = 2; $0["rank"] = 1 }),
+            (
+                "ringEndpoints has 1 entries for worldSize 2",
+                {
+                    $0["worldSize"] = 2; $0["rank"] = 1
+                }
+            ),
             ("parameterCount 2305843009213693951", { $0["parameterCount"] = Int.max / 4 }),
         ]
         for (expected, change) in setups {

@@ -15,8 +15,11 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
         let port = Int.random(in: 20_000..<60_000)
         let run = temporaryDirectory() + "/run"
         let common = ["--depth", "8", "--iterations", "10", "--eval-every", "10", "--log-every", "5"]
-        let coordinator = try ToolProcess(["coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "2",
-                                           "--out", run, "--rendezvous-timeout", "60", "--step-timeout", "60"] + common)
+        let coordinator = try ToolProcess(
+            [
+                "coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "2",
+                "--out", run, "--rendezvous-timeout", "60", "--step-timeout", "60",
+            ] + common)
         defer { if coordinator.process.isRunning { kill(coordinator.process.processIdentifier, SIGKILL) } }
 
         // Hostile peer: random bytes, a wrong magic, a wrong version, a hello with a corrupt body.
@@ -26,9 +29,11 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
         var hello = WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: [200, 0, 0, 0, 1, 2]).encoded()
         var wrongVersion = hello
         wrongVersion[4] = 7
-        hello[hello.count - 1] ^= 1   // now also fails its checksum
-        for frame in [[UInt8](repeating: 0xAB, count: 100), Array("GET / HTTP/1.0\r\n\r\n".utf8), wrongVersion, hello,
-                      WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: [3, 0, 0, 0, 0x7B, 0x7D, 0x7D]).encoded()] {
+        hello[hello.count - 1] ^= 1  // now also fails its checksum
+        for frame in [
+            [UInt8](repeating: 0xAB, count: 100), Array("GET / HTTP/1.0\r\n\r\n".utf8), wrongVersion, hello,
+            WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: [3, 0, 0, 0, 0x7B, 0x7D, 0x7D]).encoded(),
+        ] {
             try attacker.send([frame], timeout: 10, to: "coordinator")
         }
         attacker.close()
@@ -37,7 +42,8 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
             let liar = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
             try liar.setRoutingID(Array(id.utf8))
             try liar.connect("tcp://127.0.0.1:\(port)")
-            let json = #"{"workerID":"\#(id)","host":"h","pid":\#(pid),"ringEndpoint":"tcp://127.0.0.1:1","#
+            let json =
+                #"{"workerID":"\#(id)","host":"h","pid":\#(pid),"ringEndpoint":"tcp://127.0.0.1:1","#
                 + #""dataset":{"fingerprint":"x","trainImages":\#(train),"testImages":10000},"#
                 + #""heartbeatToken":"0123456789abcdef0123456789abcdef"}"#
             let body = withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian) { Array($0) } + Array(json.utf8)
@@ -46,8 +52,10 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
         }
 
         let workers = try (0..<2).map { _ in
-            try ToolProcess(["worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
-                             "--threads", "1", "--timeout", "60"])
+            try ToolProcess([
+                "worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
+                "--threads", "1", "--timeout", "60",
+            ])
         }
         let status = coordinator.wait(seconds: 240)
         let output = coordinator.output
@@ -79,12 +87,16 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
     func aStopWhilePausedWithNoWorkerEndsTheCoordinator() throws {
         let port = Int.random(in: 20_000..<60_000)
         let run = temporaryDirectory() + "/run"
-        let coordinator = try ToolProcess(["coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "1", "--out", run,
-                                           "--depth", "8", "--iterations", "5000", "--log-every", "5",
-                                           "--rendezvous-timeout", "600", "--heartbeat-timeout", "2"])
+        let coordinator = try ToolProcess([
+            "coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "1", "--out", run,
+            "--depth", "8", "--iterations", "5000", "--log-every", "5",
+            "--rendezvous-timeout", "600", "--heartbeat-timeout", "2",
+        ])
         defer { if coordinator.process.isRunning { kill(coordinator.process.processIdentifier, SIGKILL) } }
-        let worker = try ToolProcess(["worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
-                                      "--threads", "1"])
+        let worker = try ToolProcess([
+            "worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
+            "--threads", "1",
+        ])
         func waitFor(_ text: String, seconds: Double) -> Bool {
             let deadline = Date(timeIntervalSinceNow: seconds)
             while !coordinator.output.contains(text) {

@@ -11,9 +11,12 @@ private let canRun = realDataDirectory != nil && resnetDDPExecutable != nil
 private func trained(_ extra: [String]) throws -> (hash: UInt64, losses: [Double]) {
     let run = temporaryDirectory() + "/run"
     defer { try? FileManager.default.removeItem(atPath: run) }
-    let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--out", run, "--depth", "8",
-                                                "--iterations", "20", "--eval-every", "20", "--log-every", "10",
-                                                "--threads", "2"] + extra)
+    let (status, output) = try ToolProcess.run(
+        [
+            "train", "--data", realDataDirectory!, "--out", run, "--depth", "8",
+            "--iterations", "20", "--eval-every", "20", "--log-every", "10",
+            "--threads", "2",
+        ] + extra)
     try #require(status == 0, "train \(extra) failed:\n\(output)")
     let losses = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").flatMap { line in
         let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
@@ -35,7 +38,7 @@ private func trained(_ extra: [String]) throws -> (hash: UInt64, losses: [Double
     @Test(.enabled(if: canRun, "needs real CIFAR-10 and the release build"))
     func syncBatchNormMatchesSingleProcessBitwise() throws {
         let single = try trained(["--workers", "0"])
-        #expect(single.losses.count == 3)   // train loss at steps 10 and 20, test loss at 20
+        #expect(single.losses.count == 3)  // train loss at steps 10 and 20, test loss at 20
         for workers in 1...4 {
             let distributed = try trained(["--workers", "\(workers)", "--worker-threads", "1"])
             #expect(distributed.hash == single.hash, "\(workers) workers")

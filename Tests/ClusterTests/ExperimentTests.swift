@@ -11,8 +11,10 @@ import Training
     func figure6RunsEveryNetAndResumesBySkipping() throws {
         let out = temporaryDirectory() + "/figure6"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let arguments = ["experiment", "figure6", "--out", out, "--schedule", "short", "--iterations", "4", "--depths", "8,14",
-                         "--data", realDataDirectory!]
+        let arguments = [
+            "experiment", "figure6", "--out", out, "--schedule", "short", "--iterations", "4", "--depths", "8,14",
+            "--data", realDataDirectory!,
+        ]
         let first = try ToolProcess.run(arguments, seconds: 600)
         try #require(first.status == 0, "\(first.output)")
         for name in ["plain-8", "plain-14", "resnet-8", "resnet-14"] {
@@ -38,8 +40,10 @@ func processes(mentioning text: String) -> [Int32] {
 /// A long figure6 experiment of ResNet-8 / plain-8 in a new folder, started and past its first metrics line.
 private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
     let out = temporaryDirectory() + "/experiment"
-    let tool = try ToolProcess(["experiment", "figure6", "--out", out, "--depths", "8", "--schedule", "short",
-                                "--iterations", "100000", "--threads", "1", "--data", realDataDirectory!])
+    let tool = try ToolProcess([
+        "experiment", "figure6", "--out", out, "--depths", "8", "--schedule", "short",
+        "--iterations", "100000", "--threads", "1", "--data", realDataDirectory!,
+    ])
     let metrics = "\(out)/plain-8/metrics.jsonl"
     let started = waitUntil(seconds: 120) { ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").contains("\"step\"") }
     if !started { kill(tool.process.processIdentifier, SIGKILL) }
@@ -98,8 +102,11 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
     func moreWorkersThanImagesIsRefused() throws {
         let out = temporaryDirectory() + "/run"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let (status, output) = try ToolProcess.run(["train", "--workers", "3", "--batch-size", "2", "--depth", "8", "--iterations", "2",
-                                                    "--out", out, "--data", realDataDirectory!], seconds: 60)
+        let (status, output) = try ToolProcess.run(
+            [
+                "train", "--workers", "3", "--batch-size", "2", "--depth", "8", "--iterations", "2",
+                "--out", out, "--data", realDataDirectory!,
+            ], seconds: 60)
         #expect(status != 0)
         #expect(output.contains("--workers 3 is more than the 2 images of a batch"), "\(output)")
     }
@@ -113,13 +120,17 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
         let data = directory + "/data"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         for index in 1...5 {
-            try FileManager.default.createSymbolicLink(atPath: "\(data)/data_batch_\(index).bin",
-                                                       withDestinationPath: realDataFile("data_batch_\(index).bin"))
+            try FileManager.default.createSymbolicLink(
+                atPath: "\(data)/data_batch_\(index).bin",
+                withDestinationPath: realDataFile("data_batch_\(index).bin"))
         }
         try Data(repeating: 1, count: 1000).write(to: URL(fileURLWithPath: data + "/test_batch.bin"))
         let started = Date()
-        let (status, output) = try ToolProcess.run(["train", "--workers", "2", "--depth", "8", "--iterations", "2",
-                                                    "--out", directory + "/run", "--data", data], seconds: 110)
+        let (status, output) = try ToolProcess.run(
+            [
+                "train", "--workers", "2", "--depth", "8", "--iterations", "2",
+                "--out", directory + "/run", "--data", data,
+            ], seconds: 110)
         #expect(status != 0 && status != -1, "\(output)")
         #expect(output.contains("test_batch.bin"), "\(output)")
         #expect(output.contains("exited before all workers joined"), "\(output)")
@@ -135,8 +146,10 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
         let out = temporaryDirectory() + "/run"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let port = Int.random(in: 20_000..<60_000)
-        let tool = try ToolProcess(["coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "2", "--depth", "8",
-                                    "--iterations", "2", "--out", out, "--rendezvous-timeout", "300"])
+        let tool = try ToolProcess([
+            "coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "2", "--depth", "8",
+            "--iterations", "2", "--out", out, "--rendezvous-timeout", "300",
+        ])
         let waiting = waitUntil(seconds: 60) { tool.output.contains("waiting for 2 worker(s)") }
         if !waiting { kill(tool.process.processIdentifier, SIGKILL) }
         try #require(waiting, "\(tool.output)")
@@ -153,9 +166,12 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
     func workersReportTheirPhases() throws {
         let out = temporaryDirectory() + "/run"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let (status, output) = try ToolProcess.run(["train", "--workers", "2", "--worker-threads", "1", "--depth", "8", "--iterations", "4",
-                                                    "--log-every", "2", "--profile-workers", "--out", out,
-                                                    "--data", realDataDirectory!], seconds: 120)
+        let (status, output) = try ToolProcess.run(
+            [
+                "train", "--workers", "2", "--worker-threads", "1", "--depth", "8", "--iterations", "4",
+                "--log-every", "2", "--profile-workers", "--out", out,
+                "--data", realDataDirectory!,
+            ], seconds: 120)
         try #require(status == 0, "\(output)")
         let profiles = try output.split(separator: "\n").filter { $0.hasPrefix("phases {") }.map { line in
             try #require(JSONSerialization.jsonObject(with: Data(line.dropFirst("phases ".count).utf8)) as? [String: Any])

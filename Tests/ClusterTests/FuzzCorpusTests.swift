@@ -49,11 +49,13 @@ struct FuzzCorpusTests {
     /// A whole exported model goes through the safetensors target's import path.
     @Test func exportedModelIsAcceptedBySafeTensorsTarget() throws {
         let architecture = try Architecture(depth: 8)
-        let state = ModelState(parameters: (0..<architecture.parameterCount).map { Float($0 % 13) / 13 },
-                               momentum: [Float](repeating: 0, count: architecture.parameterCount),
-                               state: [Float](repeating: 1, count: architecture.stateCount))
-        let tensors = WeightsFile.tensors(state, architecture: architecture, steps: 5,
-                                          meanImage: [Float](repeating: 0.5, count: Architecture.imageSize * Architecture.imageSize * 3))
+        let state = ModelState(
+            parameters: (0..<architecture.parameterCount).map { Float($0 % 13) / 13 },
+            momentum: [Float](repeating: 0, count: architecture.parameterCount),
+            state: [Float](repeating: 1, count: architecture.stateCount))
+        let tensors = WeightsFile.tensors(
+            state, architecture: architecture, steps: 5,
+            meanImage: [Float](repeating: 0.5, count: Architecture.imageSize * Architecture.imageSize * 3))
         let file = [UInt8](SafeTensors.encode(tensors, metadata: [:]))
         #expect(try FuzzTarget.safetensors.run(file))
         #expect(try !FuzzTarget.safetensors.run(Array(file.dropLast(4))))

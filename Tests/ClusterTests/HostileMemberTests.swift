@@ -33,9 +33,12 @@ struct HostileMemberTests {
     func run(lying lie: Lie, json: String) throws -> (status: Int32, reason: Process.TerminationReason, output: String, run: String) {
         let port = Int.random(in: 20_000..<60_000)
         let run = temporaryDirectory() + "/run"
-        let coordinator = try ToolProcess(["coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "1", "--out", run,
-                                           "--rendezvous-timeout", "60", "--step-timeout", "60", "--heartbeat-timeout", "60"]
-                                          + Self.common)
+        let coordinator = try ToolProcess(
+            [
+                "coordinator", "--listen", "tcp://127.0.0.1:\(port)", "--workers", "1", "--out", run,
+                "--rendezvous-timeout", "60", "--step-timeout", "60", "--heartbeat-timeout", "60",
+            ]
+                + Self.common)
         defer { if coordinator.process.isRunning { kill(coordinator.process.processIdentifier, SIGKILL) } }
         let context = try ZMQContext()
         let liar = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 2000)
@@ -45,20 +48,24 @@ struct HostileMemberTests {
         func payload(_ json: String) -> [UInt8] {
             withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian) { Array($0) } + Array(json.utf8)
         }
-        let hello = #"{"workerID":"liar","host":"h","pid":1,"ringEndpoint":"tcp://127.0.0.1:1","#
+        let hello =
+            #"{"workerID":"liar","host":"h","pid":1,"ringEndpoint":"tcp://127.0.0.1:1","#
             + #""dataset":{"fingerprint":"\#(Self.fingerprint)","trainImages":50000,"testImages":10000},"#
             + #""heartbeatToken":"0123456789abcdef0123456789abcdef"}"#
-        try liar.send([WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: payload(hello)).encoded()],
-                      timeout: 10, to: "coordinator")
+        try liar.send(
+            [WireMessage(WireHeader(kind: .hello, runID: 0, sender: -1), payload: payload(hello)).encoded()],
+            timeout: 10, to: "coordinator")
         var worker: ToolProcess?
         defer { if let worker, worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) } }
         let deadline = Date(timeIntervalSinceNow: 60)
         while worker == nil, Date() < deadline, coordinator.process.isRunning {
             guard let frames = try liar.receive(timeout: 0.5), let frame = frames.last,
-                  let request = try? WireMessage.decode(frame, from: "coordinator") else { continue }
+                let request = try? WireMessage.decode(frame, from: "coordinator")
+            else { continue }
             func answer(_ kind: MessageKind, _ json: String) throws {
-                let header = WireHeader(kind: kind, runID: request.header.runID, epoch: request.header.epoch,
-                                        sequence: request.header.sequence, step: request.header.step, sender: 0)
+                let header = WireHeader(
+                    kind: kind, runID: request.header.runID, epoch: request.header.epoch,
+                    sequence: request.header.sequence, step: request.header.step, sender: 0)
                 try liar.send([WireMessage(header, payload: payload(json)).encoded()], timeout: 10, to: "coordinator")
             }
             let honest: String
@@ -73,14 +80,17 @@ struct HostileMemberTests {
                 honest = #"{"statistics":{"lossSumFixed":0,"correct":0,"images":\#(images),"nonFinite":0},"parameterHash":\#(hash)}"#
                 if lie == .result { try answer(.result, json) } else { try answer(.result, honest) }
             case .evaluate:
-                try answer(.evaluation, json)   // only `.evaluation` lies get this far
+                try answer(.evaluation, json)  // only `.evaluation` lies get this far
             default:
                 continue
             }
             if (lie, request.header.kind) == (.ready, .setup) || (lie, request.header.kind) == (.result, .step)
-                || request.header.kind == .evaluate {
-                worker = try ToolProcess(["worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
-                                          "--threads", "1", "--timeout", "60"])
+                || request.header.kind == .evaluate
+            {
+                worker = try ToolProcess([
+                    "worker", "--coordinator", "tcp://127.0.0.1:\(port)", "--data", realDataDirectory!,
+                    "--threads", "1", "--timeout", "60",
+                ])
             }
         }
         let status = coordinator.wait(seconds: 120)
@@ -95,8 +105,10 @@ struct HostileMemberTests {
 
         let lies: [(Lie, String, String)] = [
             (.ready, #"{"completedSteps":0,"parameterHash":"not a hash"}"#, "sent an invalid ready: parameterHash must be 1-16 hex digits"),
-            (.result, #"{"statistics":{"lossSumFixed":0,"correct":9223372036854775807,"images":128,"nonFinite":0},"parameterHash":null}"#,
-             "sent an invalid result: statistics.correct 9223372036854775807 must be 0-128"),
+            (
+                .result, #"{"statistics":{"lossSumFixed":0,"correct":9223372036854775807,"images":128,"nonFinite":0},"parameterHash":null}"#,
+                "sent an invalid result: statistics.correct 9223372036854775807 must be 0-128"
+            ),
         ]
         for (lie, json, expected) in lies {
             let (status, reason, output, run) = try self.run(lying: lie, json: json)

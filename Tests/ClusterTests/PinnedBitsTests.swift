@@ -24,8 +24,9 @@ import Testing
         ["train", "--data", realDataDirectory!, "--out", out, "--iterations", "12"] + flags
     }
 
-    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"),
-          arguments: pinned.indices)
+    @Test(
+        .enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"),
+        arguments: pinned.indices)
     func twelveStepsGiveThePinnedParameters(index: Int) throws {
         let run = Self.pinned[index]
         let out = temporaryDirectory() + "/run"

@@ -6,8 +6,9 @@ import Training
 private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 private let sshd = "/usr/sbin/sshd"
-private let canRun = (ipTool != nil && FileManager.default.isExecutableFile(atPath: sshd)
-                      && realDataDirectory != nil && resnetDDPExecutable != nil) || requiredByCI
+private let canRun =
+    (ipTool != nil && FileManager.default.isExecutableFile(atPath: sshd)
+        && realDataDirectory != nil && resnetDDPExecutable != nil) || requiredByCI
 
 /// cluster/launch and cluster/stop with real OpenSSH: one sshd per simulated host (its own
 /// network namespace, address and host name; keys made here, no password), workers started
@@ -20,29 +21,31 @@ final class RealSSHTests {
 
     init() throws {
         hosts = try SimulatedHosts(count: 3)
-        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)   // privilege separation
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)  // privilege separation
         for key in ["host_key", "user_key"] {
-            let (status, output) = try ToolProcess.run(["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/\(key)"],
-                                                       executable: "/usr/bin/ssh-keygen", seconds: 30)
+            let (status, output) = try ToolProcess.run(
+                ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/\(key)"],
+                executable: "/usr/bin/ssh-keygen", seconds: 30)
             try #require(status == 0, "\(output)")
         }
         try FileManager.default.copyItem(atPath: "\(directory)/user_key.pub", toPath: "\(directory)/authorized_keys")
-        ssh = "ssh -i \(directory)/user_key -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        ssh =
+            "ssh -i \(directory)/user_key -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
             + "-o ConnectTimeout=5 -o LogLevel=ERROR"
         // Hosts 0 and 1 run sshd; host 2 runs none (it refuses connections).
         for host in hosts.hosts.prefix(2) {
             let config = "\(directory)/sshd-\(host.name).conf"
             try """
-                ListenAddress \(host.address)
-                HostKey \(directory)/host_key
-                AuthorizedKeysFile \(directory)/authorized_keys
-                PermitRootLogin prohibit-password
-                PasswordAuthentication no
-                StrictModes no
-                UsePAM no
-                PidFile \(directory)/sshd-\(host.name).pid
+            ListenAddress \(host.address)
+            HostKey \(directory)/host_key
+            AuthorizedKeysFile \(directory)/authorized_keys
+            PermitRootLogin prohibit-password
+            PasswordAuthentication no
+            StrictModes no
+            UsePAM no
+            PidFile \(directory)/sshd-\(host.name).pid
 
-                """.write(toFile: config, atomically: true, encoding: .utf8)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
             // Daemonized (not -D): Foundation's Process on Linux stopped reaping other children
             // while a child that never exits was being waited for.
             let (executable, line) = hosts.command(on: host, [sshd, "-f", config, "-E", "\(directory)/sshd-\(host.name).log"])
@@ -61,7 +64,7 @@ final class RealSSHTests {
         }
     }
 
-    deinit { hosts.remove() }   // kills the sshds and whatever else runs on the hosts
+    deinit { hosts.remove() }  // kills the sshds and whatever else runs on the hosts
 
     func shell(_ command: String, seconds: Double = 240) throws -> (Int32, String) {
         try ToolProcess.run(["-c", command], executable: "/bin/bash", seconds: seconds)
@@ -72,7 +75,8 @@ final class RealSSHTests {
         let file = "\(directory)/hosts-\(name)"
         try hostIndices.map { "\(hosts.hosts[$0].address)\n" }.joined().write(toFile: file, atomically: true, encoding: .utf8)
         let state = "\(directory)/state-\(name)", run = "\(directory)/run-\(name)"
-        let line = "exec \(repository)/cluster/launch --hosts \(file) --listen-host \(hosts.gateway) --port \(Int.random(in: 20_000..<60_000)) "
+        let line =
+            "exec \(repository)/cluster/launch --hosts \(file) --listen-host \(hosts.gateway) --port \(Int.random(in: 20_000..<60_000)) "
             + "--ssh '\(ssh)' --state \(state) --keys \(directory)/keys --data \(realDataDirectory!) -- --depth 8 "
             + "--iterations \(iterations) --eval-every \(iterations) --log-every 5 --out \(run)"
         return (try ToolProcess(["-c", line], executable: "/bin/bash"), state, run)
@@ -84,15 +88,19 @@ final class RealSSHTests {
     @Test func launchOverRealSSHMatchesSingleProcess() throws {
         let (launcher, state, run) = try launch([0, 1], iterations: 10, name: "short")
         let status = launcher.wait(seconds: 300)
-        try #require(status == 0, "\(launcher.output)\nworkers: \((0..<2).map { (try? String(contentsOfFile: "\(state)/worker-\($0).log", encoding: .utf8)) ?? "" })")
+        try #require(
+            status == 0,
+            "\(launcher.output)\nworkers: \((0..<2).map { (try? String(contentsOfFile: "\(state)/worker-\($0).log", encoding: .utf8)) ?? "" })")
         // Workers ran on the simulated hosts, under their names, with CURVE keys.
         #expect(launcher.output.contains("(host0 pid") && launcher.output.contains("(host1 pid"), "\(launcher.output)")
         #expect(launcher.output.contains("CURVE: 2 authorized worker key(s)"), "\(launcher.output)")
         let pids = try String(contentsOfFile: "\(state)/pids", encoding: .utf8).split(separator: "\n")
         #expect(pids.count == 3 && pids[0].hasSuffix("coordinator") && pids[2].hasPrefix(hosts.hosts[1].address), "\(pids)")
         let single = "\(directory)/single"
-        let (singleStatus, singleOutput) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--out", single, "--depth", "8",
-                                                                "--iterations", "10", "--eval-every", "10", "--log-every", "5"])
+        let (singleStatus, singleOutput) = try ToolProcess.run([
+            "train", "--data", realDataDirectory!, "--out", single, "--depth", "8",
+            "--iterations", "10", "--eval-every", "10", "--log-every", "5",
+        ])
         try #require(singleStatus == 0, "\(singleOutput)")
         let distributed = try CheckpointDirectory(runDirectory: run).latestValid().checkpoint
         #expect(distributed.step == 10)

@@ -5,7 +5,8 @@ import Training
 
 private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
-private let canRun = (ipTool != nil && SimulatedSlurm.installed && realDataDirectory != nil && resnetDDPExecutable != nil)
+private let canRun =
+    (ipTool != nil && SimulatedSlurm.installed && realDataDirectory != nil && resnetDDPExecutable != nil)
     || requiredByCI
 
 /// cluster/slurm.sbatch on a real Slurm: slurmctld and three slurmd, one per simulated host, so
@@ -34,13 +35,19 @@ final class RealSlurmTests {
     /// Submits `cluster/slurm.sbatch` with training flags; returns the job id and its run directory.
     func submit(_ name: String, iterations: Int, wait: Bool = false) throws -> (job: String, run: String, output: String) {
         let run = "\(directory)/run-\(name)", output = "\(directory)/\(name).out"
-        let environment = slurm.environment.merging(["RESNET_DDP_REPO": repository, "RESNET_DDP_DATA": realDataDirectory!,
-                                                     "RESNET_DDP_PORT": "\(Int.random(in: 20_000..<60_000))"]) { $1 }
-        let arguments = ["--parsable", "--nodes=3", "--output=\(output)"] + (wait ? ["--wait"] : [])
-            + ["\(repository)/cluster/slurm.sbatch", "--depth", "8", "--iterations", "\(iterations)",
-               "--eval-every", "\(iterations)", "--log-every", "5", "--out", run]
-        let (status, text) = try ToolProcess.run(arguments, executable: "/usr/bin/sbatch", environment: environment,
-                                                 seconds: wait ? 300 : 60)
+        let environment = slurm.environment.merging([
+            "RESNET_DDP_REPO": repository, "RESNET_DDP_DATA": realDataDirectory!,
+            "RESNET_DDP_PORT": "\(Int.random(in: 20_000..<60_000))",
+        ]) { $1 }
+        let arguments =
+            ["--parsable", "--nodes=3", "--output=\(output)"] + (wait ? ["--wait"] : [])
+            + [
+                "\(repository)/cluster/slurm.sbatch", "--depth", "8", "--iterations", "\(iterations)",
+                "--eval-every", "\(iterations)", "--log-every", "5", "--out", run,
+            ]
+        let (status, text) = try ToolProcess.run(
+            arguments, executable: "/usr/bin/sbatch", environment: environment,
+            seconds: wait ? 300 : 60)
         try #require(status == 0 || wait, "sbatch: \(text)\n\(slurm.log("slurmctld"))")
         let job = text.split(separator: "\n").first.map { String($0.split(separator: ";")[0]) } ?? ""
         return (job, run, output)
@@ -63,9 +70,11 @@ final class RealSlurmTests {
 
     func singleProcess(iterations: Int) throws -> ModelState {
         let single = "\(directory)/single-\(iterations)"
-        let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--out", single, "--depth", "8",
-                                                    "--iterations", "\(iterations)", "--eval-every", "\(iterations)",
-                                                    "--log-every", "5"])
+        let (status, output) = try ToolProcess.run([
+            "train", "--data", realDataDirectory!, "--out", single, "--depth", "8",
+            "--iterations", "\(iterations)", "--eval-every", "\(iterations)",
+            "--log-every", "5",
+        ])
         try #require(status == 0, "\(output)")
         return try CheckpointDirectory(runDirectory: single).latestValid().checkpoint.modelState
     }
@@ -88,7 +97,7 @@ final class RealSlurmTests {
         let started = waitUntil(seconds: 120) { text(output).contains("step 10/40") }
         try #require(started, "\(text(output))")
         let worker = try #require(processes().first { $0.host == "host2" && $0.command.contains(" worker ") })
-        kill(worker.pid, SIGKILL)   // as the OOM killer would
+        kill(worker.pid, SIGKILL)  // as the OOM killer would
         #expect(waitUntil(seconds: 180) { jobEnded(job) }, "\(text(output))")
         let log = text(output)
         #expect(log.contains("lost worker") && log.contains("finished 40 steps"), "\(log)")

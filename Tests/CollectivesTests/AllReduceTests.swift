@@ -106,8 +106,9 @@ func expectedSum(size: Int, count: Int) -> [Int64] {
         let count = 269_722  // a ResNet-20 gradient
         let results = try onThreads(size) { rank in
             let (context, sockets) = box.value
-            let ring = try ZMQCommunicator(context: context, rank: rank, endpoints: endpoints, runID: 42, incoming: sockets[rank],
-                                           timeout: 10, log: { print($0) })
+            let ring = try ZMQCommunicator(
+                context: context, rank: rank, endpoints: endpoints, runID: 42, incoming: sockets[rank],
+                timeout: 10, log: { print($0) })
             defer { ring.close() }
             ring.step = 5
             // A gradient by the ring, then many small vectors by recursive doubling, back to back:
@@ -157,8 +158,9 @@ final class CountingCommunicator: Communicator {
         let incoming = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
         let endpoint = try incoming.bind("tcp://127.0.0.1:*")
         var logged: [String] = []
-        let receiver = try ZMQCommunicator(context: context, rank: 0, endpoints: [endpoint, "tcp://127.0.0.1:1"], runID: 9,
-                                           incoming: incoming, timeout: 10, log: { logged.append($0) })
+        let receiver = try ZMQCommunicator(
+            context: context, rank: 0, endpoints: [endpoint, "tcp://127.0.0.1:1"], runID: 9,
+            incoming: incoming, timeout: 10, log: { logged.append($0) })
         defer { receiver.close() }
         receiver.step = 3
         let forger = try ZMQSocket(context, kind: .push, lingerMilliseconds: 0)
@@ -169,14 +171,14 @@ final class CountingCommunicator: Communicator {
             let header = WireHeader(kind: .ringChunk, runID: 9, epoch: 0, sequence: sequence, step: 3, sender: sender)
             try values.withUnsafeBytes { try forger.send(header, payload: $0, timeout: 5, to: "rank 0") }
         }
-        try forge(sender: 7, sequence: tag, values: [1_000])          // no such rank
-        try forge(sender: 0, sequence: tag, values: [1_000])          // the receiver itself
-        try forge(sender: 1, sequence: tag, values: [1, 2])           // wrong size
+        try forge(sender: 7, sequence: tag, values: [1_000])  // no such rank
+        try forge(sender: 0, sequence: tag, values: [1_000])  // the receiver itself
+        try forge(sender: 1, sequence: tag, values: [1, 2])  // wrong size
         for sequence in 0..<UInt32(ZMQCommunicator.stashLimit + 20) {  // a flood for later tags
             try forge(sender: 1, sequence: 100 << 8 | sequence, values: [666])
         }
-        try forge(sender: 1, sequence: 100 << 8, values: [666])      // a repeat
-        try forge(sender: 1, sequence: tag, values: [42])             // the genuine one
+        try forge(sender: 1, sequence: 100 << 8, values: [666])  // a repeat
+        try forge(sender: 1, sequence: tag, values: [42])  // the genuine one
         var values: [Int64] = [8]
         try values.withUnsafeMutableBufferPointer { buffer in
             try receiver.receive(from: 1, tag: tag, expectedBytes: 8) { raw in buffer[0] &+= raw.load(as: Int64.self) }
@@ -194,8 +196,9 @@ final class CountingCommunicator: Communicator {
         let context = try ZMQContext()
         let incoming = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
         let endpoint = try incoming.bind("tcp://127.0.0.1:*")
-        let receiver = try ZMQCommunicator(context: context, rank: 0, endpoints: [endpoint, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"],
-                                           runID: 9, incoming: incoming, timeout: 10, log: { _ in })
+        let receiver = try ZMQCommunicator(
+            context: context, rank: 0, endpoints: [endpoint, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"],
+            runID: 9, incoming: incoming, timeout: 10, log: { _ in })
         defer { receiver.close() }
         let peer = try ZMQSocket(context, kind: .push, lingerMilliseconds: 0)
         defer { peer.close() }

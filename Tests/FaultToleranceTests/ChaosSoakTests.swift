@@ -35,8 +35,9 @@ struct ChaosSoakTests {
         if let namespace { run.endpoint = "tcp://\(namespace.hostAddress):\(Int.random(in: 20_000..<60_000))" }
         func start(slot: Int) throws -> ToolProcess {
             guard let namespace else { return try run.startWorker() }
-            return slot == 0 ? try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
-                             : try run.startWorker(["--ring-host", namespace.hostAddress])
+            return slot == 0
+                ? try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
+                : try run.startWorker(["--ring-host", namespace.hostAddress])
         }
         let coordinator = try run.startCoordinator(workers: 3, extra: ["--step-timeout", "30"], checkpointEvery: 500)
         var slots = try (0..<3).map { try start(slot: $0) }
@@ -46,7 +47,7 @@ struct ChaosSoakTests {
         try #require(run.waitUntil(seconds: 120) { fullMembership(after: 0) }, "three workers did not join: \(run.events)")
 
         var records: [Record] = []
-        var lastFault = 0.0   // the first full membership counts as repaired
+        var lastFault = 0.0  // the first full membership counts as repaired
         while coordinator.process.isRunning {
             // The schedule: a fault every `interval` seconds, once the last one is repaired.
             _ = run.waitUntil(seconds: interval) { !coordinator.process.isRunning }
@@ -84,7 +85,7 @@ struct ChaosSoakTests {
             case .kill:
                 slots[slot] = try start(slot: slot)
             case .stop:
-                kill(pid, SIGCONT)   // it finds itself removed and joins again
+                kill(pid, SIGCONT)  // it finds itself removed and joins again
             case .cut:
                 #expect(victim.wait(seconds: 30) == 3, "a cut-off worker exits with status 3: \(victim.output)")
                 try namespace!.setLink(up: true)
@@ -107,14 +108,19 @@ struct ChaosSoakTests {
         for fault in Fault.allCases + [nil] {
             let chosen = records.filter { fault == nil || $0.fault == fault }
             guard !chosen.isEmpty else { continue }
-            lines.append("| \(fault?.rawValue ?? "all") | \(chosen.count) | \(percentiles(chosen.map(\.detection))) | "
-                         + "\(percentiles(chosen.compactMap(\.recovery))) |")
+            lines.append(
+                "| \(fault?.rawValue ?? "all") | \(chosen.count) | \(percentiles(chosen.map(\.detection))) | "
+                    + "\(percentiles(chosen.compactMap(\.recovery))) |")
         }
-        let summary = "ResNet-\(depth), \(Self.steps!) steps, 3 workers, a fault every \(Int(interval)) s (seed \(seed)): "
+        let summary =
+            "ResNet-\(depth), \(Self.steps!) steps, 3 workers, a fault every \(Int(interval)) s (seed \(seed)): "
             + "\(records.count) faults survived in \(Int(wall)) s; final parameters bitwise equal to the unfaulted run."
         print("chaos soak: \(summary)\n" + lines.joined(separator: "\n"))
         guard let path = Self.environment["RESNET_DDP_CHAOS_REPORT"] else { return }
-        try (["\(summary) Detection: fault to the coordinator's `lost` event; recovery: fault to the first step completed "
-              + "after it (`recovered`).", ""] + lines + [""]).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try
+            ([
+                "\(summary) Detection: fault to the coordinator's `lost` event; recovery: fault to the first step completed "
+                    + "after it (`recovered`).", "",
+            ] + lines + [""]).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 }

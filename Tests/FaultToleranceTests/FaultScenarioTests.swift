@@ -1,7 +1,7 @@
 import Foundation
+import TensorCore
 import TestSupport
 import Testing
-import TensorCore
 import Training
 
 /// The fault-injection suite: real coordinator and worker processes, killed, frozen, restarted,
@@ -33,17 +33,22 @@ struct FaultScenarioTests {
         let recovery = try #require(recovered, "no recovered event: \(run.events)")["time"] as! Double - killed
         #expect(detection <= 3, "detection took \(detection) s")
         #expect(recovery <= 5, "recovery took \(recovery) s")
-        ScenarioReport(scenario: "1. SIGKILL a worker (seed \(seed))", injected: "kill at step \(step), \(point)",
-                       outcome: "lost, same step re-run by 2", bitwiseEqual: true, detectionSeconds: detection,
-                       recoverySeconds: recovery, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "1. SIGKILL a worker (seed \(seed))", injected: "kill at step \(step), \(point)",
+            outcome: "lost, same step re-run by 2", bitwiseEqual: true, detectionSeconds: detection,
+            recoverySeconds: recovery, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 1b: `train --workers 3` and one of its local worker processes is SIGKILLed from
     /// outside: the coordinator sees the process exit at once.
     @Test func localWorkerKilledFromOutside() throws {
         let run = FaultRun(iterations: 150)
-        let train = try ToolProcess(["train", "--workers", "3", "--worker-threads", "1", "--data", realDataDirectory!,
-                                     "--out", run.runDirectory] + trainingFlags(iterations: 150))
+        let train = try ToolProcess(
+            [
+                "train", "--workers", "3", "--worker-threads", "1", "--data", realDataDirectory!,
+                "--out", run.runDirectory,
+            ] + trainingFlags(iterations: 150))
         defer { if train.process.isRunning { kill(train.process.processIdentifier, SIGKILL) } }
         try #require(run.waitUntil { run.events("membership").first?["workers"] as? Int == 3 }, "\(train.output)")
         let (_, children) = try ToolProcess.run(["-P", String(train.process.processIdentifier)], executable: "/usr/bin/pgrep")
@@ -59,9 +64,11 @@ struct FaultScenarioTests {
         let state = try CheckpointDirectory(runDirectory: run.runDirectory).latestValid().checkpoint
         let reference = try referenceState(iterations: 150)
         #expect(state.step == 150 && state.modelState == reference)
-        ScenarioReport(scenario: "1b. SIGKILL a local worker of train --workers 3", injected: "kill -9 from outside after the first step",
-                       outcome: "process exit seen at once; same step re-run by 2", bitwiseEqual: true, detectionSeconds: detection,
-                       recoverySeconds: recovery, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "1b. SIGKILL a local worker of train --workers 3", injected: "kill -9 from outside after the first step",
+            outcome: "process exit seen at once; same step re-run by 2", bitwiseEqual: true, detectionSeconds: detection,
+            recoverySeconds: recovery, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 1c: a worker hangs in its computation while its heartbeats go on: the step
@@ -76,10 +83,12 @@ struct FaultScenarioTests {
         let lost = try #require(run.lostEvent(of: hung), "\(run.events)")
         #expect((lost["reason"] as? String)?.contains("while computing") == true, "\(lost)")
         let started = try #require(run.faultTime(of: hung))
-        ScenarioReport(scenario: "1c. A worker hangs (heartbeats continue)", injected: "endless wait before step 6's forward pass",
-                       outcome: "removed at the 3 s step deadline as the one not waiting on the ring", bitwiseEqual: true,
-                       detectionSeconds: (lost["time"] as! Double) - started, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "1c. A worker hangs (heartbeats continue)", injected: "endless wait before step 6's forward pass",
+            outcome: "removed at the 3 s step deadline as the one not waiting on the ring", bitwiseEqual: true,
+            detectionSeconds: (lost["time"] as! Double) - started, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 2: SIGSTOP a worker inside an all-reduce past the heartbeat timeout, then SIGCONT
@@ -101,10 +110,12 @@ struct FaultScenarioTests {
         #expect(frozen.output.contains("joining again"), "\(frozen.output)")
         let lost = run.lostEvent(of: frozen)!
         let stopped = run.faultTime(of: frozen)!
-        ScenarioReport(scenario: "2. SIGSTOP a worker in an all-reduce, SIGCONT later", injected: "stop at step 10, ring send 5",
-                       outcome: "removed; woken worker dropped old-epoch messages and rejoined", bitwiseEqual: true,
-                       detectionSeconds: (lost["time"] as! Double) - stopped, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "2. SIGSTOP a worker in an all-reduce, SIGCONT later", injected: "stop at step 10, ring send 5",
+            outcome: "removed; woken worker dropped old-epoch messages and rejoined", bitwiseEqual: true,
+            detectionSeconds: (lost["time"] as! Double) - stopped, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 3a: two of four workers die at the same step.
@@ -119,9 +130,11 @@ struct FaultScenarioTests {
         let lost = Set(run.events("lost").compactMap { $0["pid"] as? Int })
         #expect(lost.isSuperset(of: [Int(a.process.processIdentifier), Int(b.process.processIdentifier)]))
         #expect(run.events("membership").last?["workers"] as? Int == 2)
-        ScenarioReport(scenario: "3a. SIGKILL two of four workers at once", injected: "kill 2 at step 8",
-                       outcome: "both lost, step 8 re-run by 2", bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "3a. SIGKILL two of four workers at once", injected: "kill 2 at step 8",
+            outcome: "both lost, step 8 re-run by 2", bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 3b: all workers but one die, at different steps and points.
@@ -135,9 +148,11 @@ struct FaultScenarioTests {
         #expect(run.events("lost").count == 2)
         #expect(run.events("membership").last?["workers"] as? Int == 1)
         #expect(survivor.wait(seconds: 30) == 0)
-        ScenarioReport(scenario: "3b. SIGKILL all workers but one", injected: "kill at step 5 (ring send 2) and 9 (after result)",
-                       outcome: "one worker finishes the run", bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "3b. SIGKILL all workers but one", injected: "kill at step 5 (ring send 2) and 9 (after result)",
+            outcome: "one worker finishes the run", bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 3c: `--max-workers 2` keeps a third worker waiting; when a member dies the spare
@@ -157,9 +172,11 @@ struct FaultScenarioTests {
         #expect(run.events("lost").count == 1, "\(run.events)")
         #expect(run.events("paused").isEmpty)
         #expect(spare.output.contains("ready at epoch 2"), "\(spare.output)")
-        ScenarioReport(scenario: "3c. A spare worker (--max-workers 2) replaces a dead one", injected: "kill -9 1 of 2 while 1 waits",
-                       outcome: "the waiting worker is admitted in the same recovery", bitwiseEqual: true, detectionSeconds: nil,
-                       recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "3c. A spare worker (--max-workers 2) replaces a dead one", injected: "kill -9 1 of 2 while 1 waits",
+            outcome: "the waiting worker is admitted in the same recovery", bitwiseEqual: true, detectionSeconds: nil,
+            recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 3d: below `--min-workers` the coordinator pauses, with a status line, until a
@@ -174,9 +191,11 @@ struct FaultScenarioTests {
         let output = try run.expectCompletesLikeReference()
         #expect(output.contains("paused before step 10"), "\(output)")
         #expect(run.events("resumed").count == 1)
-        ScenarioReport(scenario: "3d. Below --min-workers 2", injected: "kill 1 of 2 at step 10, start another later",
-                       outcome: "paused with a status line, resumed when the new worker joined", bitwiseEqual: true,
-                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "3d. Below --min-workers 2", injected: "kill 1 of 2 at step 10, start another later",
+            outcome: "paused with a status line, resumed when the new worker joined", bitwiseEqual: true,
+            detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 4a: a new worker joins a running job and receives the model at a step boundary.
@@ -185,16 +204,21 @@ struct FaultScenarioTests {
         try run.startCoordinator(workers: 2)
         try run.startWorker()
         try run.startWorker()
-        try #require(run.waitUntil { FileManager.default.fileExists(atPath: run.runDirectory + "/metrics.jsonl")
-            && ((try? String(contentsOfFile: run.runDirectory + "/metrics.jsonl", encoding: .utf8))?.isEmpty == false) })
+        try #require(
+            run.waitUntil {
+                FileManager.default.fileExists(atPath: run.runDirectory + "/metrics.jsonl")
+                    && ((try? String(contentsOfFile: run.runDirectory + "/metrics.jsonl", encoding: .utf8))?.isEmpty == false)
+            })
         let newcomer = try run.startWorker()
         try run.expectCompletesLikeReference()
         let grown = run.events("membership").first { $0["workers"] as? Int == 3 }
         #expect(grown != nil && (grown!["step"] as! Int) > 5, "\(run.events)\n\(newcomer.output)")
         #expect(newcomer.wait(seconds: 30) == 0)
-        ScenarioReport(scenario: "4a. A new worker joins mid-run", injected: "third worker started after step 5",
-                       outcome: "admitted at step \(grown?["step"] as? Int ?? 0) with the model", bitwiseEqual: true,
-                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "4a. A new worker joins mid-run", injected: "third worker started after step 5",
+            outcome: "admitted at step \(grown?["step"] as? Int ?? 0) with the model", bitwiseEqual: true,
+            detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 4b: a killed worker is restarted and rejoins.
@@ -211,9 +235,11 @@ struct FaultScenarioTests {
         let events = run.events
         let lostIndex = events.firstIndex { $0["event"] as? String == "lost" }!
         #expect(events[lostIndex...].contains { $0["event"] as? String == "membership" && $0["workers"] as? Int == 3 }, "\(events)")
-        ScenarioReport(scenario: "4b. A killed worker is restarted", injected: "kill at step 10 (ring send 7), start a new worker",
-                       outcome: "back to 3 workers at the next step boundary", bitwiseEqual: true, detectionSeconds: nil,
-                       recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "4b. A killed worker is restarted", injected: "kill at step 10 (ring send 7), start a new worker",
+            outcome: "back to 3 workers at the next step boundary", bitwiseEqual: true, detectionSeconds: nil,
+            recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 5: SIGKILL the coordinator; the workers notice within the heartbeat timeout and
@@ -233,10 +259,12 @@ struct FaultScenarioTests {
         try run.startWorker()
         let output = try run.expectCompletesLikeReference()
         #expect(output.contains("resuming"), "\(output)")
-        ScenarioReport(scenario: "5. SIGKILL the coordinator, restart with --resume", injected: "kill after checkpoint \(resumedFrom)",
-                       outcome: "workers exit (status 3) in \(String(format: "%.1f", noticed)) s; resumed from step \(resumedFrom)",
-                       bitwiseEqual: true, detectionSeconds: noticed, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "5. SIGKILL the coordinator, restart with --resume", injected: "kill after checkpoint \(resumedFrom)",
+            outcome: "workers exit (status 3) in \(String(format: "%.1f", noticed)) s; resumed from step \(resumedFrom)",
+            bitwiseEqual: true, detectionSeconds: noticed, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// The shortest heartbeat timeout works: workers waiting to be admitted (the coordinator
@@ -248,10 +276,12 @@ struct FaultScenarioTests {
         try #require(run.waitUntil { run.events("joined").count == 2 }, "\(coordinator.output)")
         let noticed = run.killCoordinatorExpectingWorkersToExit(workers)
         #expect(noticed <= 3, "workers took \(noticed) s to exit")
-        ScenarioReport(scenario: "5b. SIGKILL the coordinator while workers wait to be admitted", injected: "--heartbeat-timeout 1, kill",
-                       outcome: "workers exit (status 3) in \(String(format: "%.1f", noticed)) s; a timeout below 1 s is refused",
-                       bitwiseEqual: nil, detectionSeconds: noticed, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "5b. SIGKILL the coordinator while workers wait to be admitted", injected: "--heartbeat-timeout 1, kill",
+            outcome: "workers exit (status 3) in \(String(format: "%.1f", noticed)) s; a timeout below 1 s is refused",
+            bitwiseEqual: nil, detectionSeconds: noticed, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
         for command in [["worker", "--coordinator", "ipc:///tmp/x"], ["coordinator", "--workers", "1"]] {
             let (status, output) = try ToolProcess.run(command + ["--heartbeat-timeout", "0.5"])
             #expect(status != 0 && output.contains("--heartbeat-timeout must be at least 1.0 s"), "\(output)")
@@ -275,10 +305,12 @@ struct FaultScenarioTests {
             }
         }
         #expect(injected > 0, "no \(kind) was injected")
-        ScenarioReport(scenario: "6. Message faults: \(kind)", injected: "\(kind) with p = \(rate) per send, \(injected) injected",
-                       outcome: "\(run.events("retry").count) step deadline(s) then re-run; all else dropped by checks",
-                       bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "6. Message faults: \(kind)", injected: "\(kind) with p = \(rate) per send, \(injected) injected",
+            outcome: "\(run.events("retry").count) step deadline(s) then re-run; all else dropped by checks",
+            bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 7a: the newest checkpoint is damaged before --resume: the previous one is used,
@@ -301,9 +333,11 @@ struct FaultScenarioTests {
         try run.startWorker()
         let output = try run.expectCompletesLikeReference()
         #expect(output.contains("warning") && output.contains("step 10 of 30"), "\(output)")
-        ScenarioReport(scenario: "7a. Corrupt the newest checkpoint, then --resume", injected: "one byte flipped in step-20",
-                       outcome: "warning, resumed from step 10", bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
-                       wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "7a. Corrupt the newest checkpoint, then --resume", injected: "one byte flipped in step-20",
+            outcome: "warning, resumed from step 10", bitwiseEqual: true, detectionSeconds: nil, recoverySeconds: nil,
+            wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 7b: the disk fills while a checkpoint is written (a file-size limit on the
@@ -335,9 +369,11 @@ struct FaultScenarioTests {
         try run.startWorker()
         try run.startWorker()
         try run.expectCompletesLikeReference()
-        ScenarioReport(scenario: "7b. Disk full while checkpointing", injected: "64 KiB file-size limit on the coordinator",
-                       outcome: "clear error, earlier checkpoints byte-identical; --resume finishes", bitwiseEqual: true,
-                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "7b. Disk full while checkpointing", injected: "64 KiB file-size limit on the coordinator",
+            outcome: "clear error, earlier checkpoints byte-identical; --resume finishes", bitwiseEqual: true,
+            detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 }
 

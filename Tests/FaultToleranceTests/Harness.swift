@@ -8,8 +8,10 @@ let canRunFaultSuite = realDataDirectory != nil && resnetDDPExecutable != nil
 /// The model and schedule every scenario trains: ResNet-8, so that a scenario takes seconds (the
 /// chaos soak trains deeper nets).
 func trainingFlags(iterations: Int, checkpointEvery: Int = 1000, depth: Int = 8) -> [String] {
-    ["--depth", String(depth), "--iterations", String(iterations), "--eval-every", String(iterations), "--log-every", "5",
-     "--checkpoint-every", String(checkpointEvery), "--seed", "3"]
+    [
+        "--depth", String(depth), "--iterations", String(iterations), "--eval-every", String(iterations), "--log-every", "5",
+        "--checkpoint-every", String(checkpointEvery), "--seed", "3",
+    ]
 }
 
 /// The unfaulted single-process result for `iterations` steps (computed once per length).
@@ -29,9 +31,10 @@ final class ReferenceRuns: @unchecked Sendable {
         let run = temporaryDirectory() + "/reference"
         // Bits do not depend on the thread count (PinnedBitsTests): deeper references use both cores.
         let threads = depth == 8 ? "1" : "2"
-        let (status, output) = try ToolProcess.run(["train", "--data", realDataDirectory!, "--threads", threads, "--out", run]
-                                                   + trainingFlags(iterations: iterations, depth: depth),
-                                                   seconds: 7200)
+        let (status, output) = try ToolProcess.run(
+            ["train", "--data", realDataDirectory!, "--threads", threads, "--out", run]
+                + trainingFlags(iterations: iterations, depth: depth),
+            seconds: 7200)
         try #require(status == 0, "reference run failed:\n\(output)")
         let state = try CheckpointDirectory(runDirectory: run).latestValid().checkpoint.modelState
         states[[iterations, depth]] = state
@@ -67,12 +70,19 @@ final class FaultRun {
     }
 
     @discardableResult
-    func startCoordinator(workers: Int, extra: [String] = [], resume: Bool = false, checkpointEvery: Int = 1000,
-                          shell: String? = nil) throws -> ToolProcess {
-        var arguments = ["coordinator", "--listen", endpoint, "--workers", String(workers), "--step-timeout", "20",
-                         "--rendezvous-timeout", "60"] + extra
-        arguments += resume ? ["--resume", runDirectory, "--iterations", String(iterations)]
-                            : ["--out", runDirectory] + trainingFlags(iterations: iterations, checkpointEvery: checkpointEvery, depth: depth)
+    func startCoordinator(
+        workers: Int, extra: [String] = [], resume: Bool = false, checkpointEvery: Int = 1000,
+        shell: String? = nil
+    ) throws -> ToolProcess {
+        var arguments =
+            [
+                "coordinator", "--listen", endpoint, "--workers", String(workers), "--step-timeout", "20",
+                "--rendezvous-timeout", "60",
+            ] + extra
+        arguments +=
+            resume
+            ? ["--resume", runDirectory, "--iterations", String(iterations)]
+            : ["--out", runDirectory] + trainingFlags(iterations: iterations, checkpointEvery: checkpointEvery, depth: depth)
         let process: ToolProcess
         if let shell {
             // e.g. "ulimit -f 200": limits that apply to the coordinator only.
@@ -89,7 +99,8 @@ final class FaultRun {
     @discardableResult
     func startWorker(_ extra: [String] = [], namespace: String? = nil) throws -> ToolProcess {
         let arguments = ["worker", "--coordinator", endpoint, "--data", realDataDirectory!, "--threads", "1", "--timeout", "60"] + extra
-        let worker = try namespace.map { try ToolProcess(["netns", "exec", $0, resnetDDPExecutable!] + arguments, executable: ipTool!) }
+        let worker =
+            try namespace.map { try ToolProcess(["netns", "exec", $0, resnetDDPExecutable!] + arguments, executable: ipTool!) }
             ?? ToolProcess(arguments)
         workers.append(worker)
         return worker
@@ -134,7 +145,8 @@ final class FaultRun {
     /// The worker's own record of when its fault plan fired (seconds since 1970).
     func faultTime(of worker: ToolProcess) -> Double? {
         guard let line = worker.output.split(separator: "\n").first(where: { $0.contains("fault plan:") }),
-              let range = line.range(of: "unix time ") else { return nil }
+            let range = line.range(of: "unix time ")
+        else { return nil }
         return Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." })
     }
 

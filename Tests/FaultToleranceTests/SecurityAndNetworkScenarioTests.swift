@@ -18,8 +18,12 @@ struct SecurityAndNetworkScenarioTests {
         try #require(status == 0, "\(output)")
         let authorized = try ["w1", "w2"].map { try String(contentsOfFile: "\(keys)/\($0).pub", encoding: .utf8) }.joined()
         try authorized.write(toFile: keys + "/authorized", atomically: true, encoding: .utf8)
-        try run.startCoordinator(workers: 2, extra: ["--curve-secret-key", keys + "/coordinator.key",
-                                                     "--authorized-keys", keys + "/authorized"])
+        try run.startCoordinator(
+            workers: 2,
+            extra: [
+                "--curve-secret-key", keys + "/coordinator.key",
+                "--authorized-keys", keys + "/authorized",
+            ])
         let coordinatorKey = ["--coordinator-key", keys + "/coordinator.pub"]
         let intruder = try run.startWorker(["--curve-secret-key", keys + "/intruder.key"] + coordinatorKey)
         let plaintext = try run.startWorker()
@@ -32,9 +36,11 @@ struct SecurityAndNetworkScenarioTests {
         let coordinatorOutput = try run.expectCompletesLikeReference()
         #expect(coordinatorOutput.contains("is not authorized"), "\(coordinatorOutput)")
         #expect(run.events("joined").count == 2)
-        ScenarioReport(scenario: "8. Unauthorized and plaintext workers vs a CURVE run", injected: "a worker with an unlisted key, one without CURVE",
-                       outcome: "both refused at the handshake and exit naming why; the run is unaffected", bitwiseEqual: true,
-                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "8. Unauthorized and plaintext workers vs a CURVE run", injected: "a worker with an unlisted key, one without CURVE",
+            outcome: "both refused at the handshake and exit naming why; the run is unaffected", bitwiseEqual: true,
+            detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// A third party that learned a worker's id keeps sending heartbeats in its name (with a
@@ -48,8 +54,9 @@ struct SecurityAndNetworkScenarioTests {
         try run.startWorker()
         let victim = try run.startWorker(["--fault-plan", "kill@8"])
         let joined = run.waitUntil { run.events("joined").contains { $0["pid"] as? Int == Int(victim.process.processIdentifier) } }
-        let victimID = try #require(joined ? run.events("joined").first { $0["pid"] as? Int == Int(victim.process.processIdentifier) }?["worker"] as? String : nil,
-                                    "\(run.events)")
+        let victimID = try #require(
+            joined ? run.events("joined").first { $0["pid"] as? Int == Int(victim.process.processIdentifier) }?["worker"] as? String : nil,
+            "\(run.events)")
         let context = try ZMQContext()
         let forger = try ZMQSocket(context, kind: .dealer, lingerMilliseconds: 0)
         defer { forger.close() }
@@ -70,9 +77,11 @@ struct SecurityAndNetworkScenarioTests {
         #expect(detection <= 3, "detection took \(detection) s")
         try run.expectCompletesLikeReference()
         #expect(run.coordinator!.output.contains("without its token"), "\(run.coordinator!.output)")
-        ScenarioReport(scenario: "8b. Forged heartbeats in a SIGKILLed worker's name", injected: "kill at step 8; a third party beats for it every 0.1 s",
-                       outcome: "beats without the worker's token ignored; lost by its heartbeat timeout", bitwiseEqual: true,
-                       detectionSeconds: detection, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "8b. Forged heartbeats in a SIGKILLed worker's name", injected: "kill at step 8; a third party beats for it every 0.1 s",
+            outcome: "beats without the worker's token ignored; lost by its heartbeat timeout", bitwiseEqual: true,
+            detectionSeconds: detection, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// A peer that joins first with another dataset (and keeps its heartbeats going) does not
@@ -91,8 +100,10 @@ struct SecurityAndNetworkScenarioTests {
             let payload = withUnsafeBytes(of: UInt32(json.utf8.count).littleEndian) { Array($0) } + Array(json.utf8)
             return WireMessage(WireHeader(kind: kind, runID: 0, sender: -1), payload: payload).encoded()
         }
-        let hello = frame(.hello, #"{"workerID":"\#(id)","host":"elsewhere","pid":4242,"ringEndpoint":"tcp://127.0.0.1:1","#
-                          + #""dataset":{"fingerprint":"fake","trainImages":50000,"testImages":10000},"heartbeatToken":"\#(token)"}"#)
+        let hello = frame(
+            .hello,
+            #"{"workerID":"\#(id)","host":"elsewhere","pid":4242,"ringEndpoint":"tcp://127.0.0.1:1","#
+                + #""dataset":{"fingerprint":"fake","trainImages":50000,"testImages":10000},"heartbeatToken":"\#(token)"}"#)
         try liar.send([hello], timeout: 10, to: "coordinator")
         try #require(run.waitUntil { run.events("joined").contains { $0["worker"] as? String == id } }, "\(run.coordinator!.output)")
         try run.startWorker()
@@ -110,9 +121,11 @@ struct SecurityAndNetworkScenarioTests {
         #expect(stopped, "the waiting peer with another dataset was not refused")
         let output = try run.expectCompletesLikeReference()
         #expect(output.contains("its dataset") && output.contains("fake"), "\(output)")
-        ScenarioReport(scenario: "8c. A waiting peer with another dataset joins first", injected: "hello with a fake fingerprint, heartbeats",
-                       outcome: "the real workers are admitted, the peer is refused", bitwiseEqual: true,
-                       detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        ScenarioReport(
+            scenario: "8c. A waiting peer with another dataset joins first", injected: "hello with a fake fingerprint, heartbeats",
+            outcome: "the real workers are admitted, the peer is refused", bitwiseEqual: true,
+            detectionSeconds: nil, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 
     /// Scenario 9 (root only): a worker in its own network namespace is cut off (link down). The
@@ -130,9 +143,10 @@ struct SecurityAndNetworkScenarioTests {
         let isolated = try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
         // Longer than the worker's own --timeout (60 s), so that a worker that cannot reach the
         // coordinator has said why before this gives up.
-        let joined = run.waitUntil(seconds: 90) {
-            run.events("membership").first?["workers"] as? Int == 3 || !isolated.process.isRunning
-        } && run.events("membership").first?["workers"] as? Int == 3
+        let joined =
+            run.waitUntil(seconds: 90) {
+                run.events("membership").first?["workers"] as? Int == 3 || !isolated.process.isRunning
+            } && run.events("membership").first?["workers"] as? Int == 3
         try #require(joined, "the worker in namespace \(namespace.name) did not join:\n\(isolated.output)\ncoordinator:\n\(run.coordinator!.output)")
         try namespace.setLink(up: false)
         let cut = Date()
@@ -143,10 +157,13 @@ struct SecurityAndNetworkScenarioTests {
         try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
         try run.expectCompletesLikeReference()
         let lostIndex = run.events.firstIndex { $0["event"] as? String == "lost" }!
-        #expect(run.events[lostIndex...].contains { $0["event"] as? String == "membership" && $0["workers"] as? Int == 3 },
-                "\(run.events)")
-        ScenarioReport(scenario: "9. Network partition (worker in a namespace, link down)", injected: "veth link down, later up",
-                       outcome: "removed; the cut-off worker exits (status 3); a restarted one rejoins", bitwiseEqual: true,
-                       detectionSeconds: detection, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow).save()
+        #expect(
+            run.events[lostIndex...].contains { $0["event"] as? String == "membership" && $0["workers"] as? Int == 3 },
+            "\(run.events)")
+        ScenarioReport(
+            scenario: "9. Network partition (worker in a namespace, link down)", injected: "veth link down, later up",
+            outcome: "removed; the cut-off worker exits (status 3); a restarted one rejoins", bitwiseEqual: true,
+            detectionSeconds: detection, recoverySeconds: nil, wallSeconds: -run.started.timeIntervalSinceNow
+        ).save()
     }
 }

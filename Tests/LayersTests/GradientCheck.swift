@@ -15,8 +15,10 @@ struct GradientCheck {
     var rtol = 2e-2
     var atol = 2e-3
 
-    func run(inputSamples: Int = 24, parameterSamples: Int = 24, seed: UInt64 = 11, checkInput: Bool = true,
-             sourceLocation: SourceLocation = #_sourceLocation) {
+    func run(
+        inputSamples: Int = 24, parameterSamples: Int = 24, seed: UInt64 = 11, checkInput: Bool = true,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         var rng = SplitMix64(seed: seed)
         let x = Tensor(shape: inputShape, values: (0..<inputShape.reduce(1, *)).map { _ in rng.nextUnitFloat() * 2 - 1 })
         let outputCount = try! layer.forward(x, mode: .training).count
@@ -41,8 +43,9 @@ struct GradientCheck {
             let coarse = numeric(pointer, step: epsilon)
             if close(coarse) { return }
             let fine = numeric(pointer, step: epsilon / 4)
-            #expect(close(fine), "\(what): analytic \(analytic), numeric \(coarse) (step \(epsilon)), \(fine) (step \(epsilon / 4))",
-                    sourceLocation: sourceLocation)
+            #expect(
+                close(fine), "\(what): analytic \(analytic), numeric \(coarse) (step \(epsilon)), \(fine) (step \(epsilon / 4))",
+                sourceLocation: sourceLocation)
         }
         if checkInput {
             for _ in 0..<inputSamples {

@@ -7,8 +7,9 @@ import Testing
     @Test(arguments: [(3, 16, 1), (16, 16, 1), (16, 32, 2), (32, 64, 2)])
     func convolution(inChannels: Int, outChannels: Int, stride: Int) {
         let store = ParameterStore()
-        let conv = Convolution("c", inChannels: inChannels, outChannels: outChannels, stride: stride,
-                               computesInputGradient: inChannels % 16 == 0, store: store, pool: .serial)
+        let conv = Convolution(
+            "c", inChannels: inChannels, outChannels: outChannels, stride: stride,
+            computesInputGradient: inChannels % 16 == 0, store: store, pool: .serial)
         store.finalize(seed: 1)
         GradientCheck(layer: conv, store: store, inputShape: [2, 6, 6, inChannels])
             .run(checkInput: inChannels % 16 == 0)
@@ -27,8 +28,9 @@ import Testing
     @Test(arguments: [(16, 16, 1, true), (16, 32, 2, true), (32, 64, 2, true), (16, 32, 2, false)])
     func residualBlock(inChannels: Int, outChannels: Int, stride: Int, residual: Bool) {
         let store = ParameterStore()
-        let block = ResidualBlock("b", inChannels: inChannels, outChannels: outChannels, stride: stride, residual: residual,
-                                  store: store, pool: ComputePool(threads: 2))
+        let block = ResidualBlock(
+            "b", inChannels: inChannels, outChannels: outChannels, stride: stride, residual: residual,
+            store: store, pool: ComputePool(threads: 2))
         store.finalize(seed: 3)
         GradientCheck(layer: block, store: store, inputShape: [4, 6, 6, inChannels], epsilon: 1e-3, atol: 1e-2).run()
     }

@@ -69,7 +69,8 @@ import Testing
         for view in model.store.views {
             let name = view.kind == .parameter ? "grad:\(view.name)" : view.name
             let expected = try #require(fixture[name])
-            let actual = view.kind == .parameter
+            let actual =
+                view.kind == .parameter
                 ? Array(UnsafeBufferPointer(start: model.store.gradient(view), count: view.count))
                 : Array(UnsafeBufferPointer(start: model.store.pointer(view), count: view.count))
             let check = Self.compare(actual, expected, rtol: 1e-3, atol: 1e-5)

@@ -1,10 +1,11 @@
 import Dispatch
+import Synchronization
+import TensorCore
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
-import Testing
-import TensorCore
 
 /// `ComputePool.forEach` runs on persistent helper threads that claim items: every item must run
 /// exactly once per loop, whatever the thread count, however loops follow each other, and when
@@ -100,7 +101,7 @@ import TensorCore
     }
 
     @Test func loopsLargerThanATicketStillRunOnce() {
-        let count = 70_000   // more items than a ticket can count: falls back to Dispatch
+        let count = 70_000  // more items than a ticket can count: falls back to Dispatch
         let tally = Tally(count)
         ComputePool(threads: 2).forEach(count) { tally.mark($0) }
         #expect(tally.counts.allSatisfy { $0 == 1 })

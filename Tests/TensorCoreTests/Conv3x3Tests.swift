@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 
 /// Shapes cover the network's layers (first layer with 3 input channels, stride 2 transitions,
 /// 16/32/64 channels), widths that are not a multiple of 8, and every forward tile: 16 pixels x
@@ -104,25 +104,33 @@ private func batchNormOrderSums(_ s: Conv3x3Shape, value: (Int, Int) -> Float, f
         let y = Tensor(shape: s.outputShape)
         var sums = [Double](repeating: .nan, count: s.batch * 2 * c)
         sums.withUnsafeMutableBufferPointer { sums in
-            normInput.withUnsafeBufferPointer { x in mean.withUnsafeBufferPointer { mu in zeroed.withUnsafeBufferPointer { bits in
-                residual.withUnsafeBufferPointer { r in
-                    let target = Conv3x3GradientSums(input: x.baseAddress!, mean: mu.baseAddress!, zeroed: bits.baseAddress!,
-                                                     sums: sums.baseAddress!)
-                    Conv3x3.forward(input: dy, weights: w, output: y.pointer, shape: s,
-                                    epilogue: adding ? Conv3x3Epilogue(adding: r.baseAddress!) : nil,
-                                    gradientSums: target, pool: ComputePool(threads: 2))
+            normInput.withUnsafeBufferPointer { x in
+                mean.withUnsafeBufferPointer { mu in
+                    zeroed.withUnsafeBufferPointer { bits in
+                        residual.withUnsafeBufferPointer { r in
+                            let target = Conv3x3GradientSums(
+                                input: x.baseAddress!, mean: mu.baseAddress!, zeroed: bits.baseAddress!,
+                                sums: sums.baseAddress!)
+                            Conv3x3.forward(
+                                input: dy, weights: w, output: y.pointer, shape: s,
+                                epilogue: adding ? Conv3x3Epilogue(adding: r.baseAddress!) : nil,
+                                gradientSums: target, pool: ComputePool(threads: 2))
+                        }
+                    }
                 }
-            }}}
+            }
         }
         let out = y.toArray()
-        let expected = batchNormOrderSums(s, value: { i, _ in (zeroed[i / 16] >> (i % 16)) & 1 == 1 ? 0 : out[i] },
-                                          factor: { i, channel in normInput[i] - mean[channel] })
+        let expected = batchNormOrderSums(
+            s, value: { i, _ in (zeroed[i / 16] >> (i % 16)) & 1 == 1 ? 0 : out[i] },
+            factor: { i, channel in normInput[i] - mean[channel] })
         #expect(sums == expected, "\(s)")
         // The gradient itself is what the convolution gives without sums.
         let plain = Tensor(shape: s.outputShape)
         residual.withUnsafeBufferPointer { r in
-            Conv3x3.forward(input: dy, weights: w, output: plain.pointer, shape: s,
-                            epilogue: adding ? Conv3x3Epilogue(adding: r.baseAddress!) : nil, pool: ComputePool(threads: 1))
+            Conv3x3.forward(
+                input: dy, weights: w, output: plain.pointer, shape: s,
+                epilogue: adding ? Conv3x3Epilogue(adding: r.baseAddress!) : nil, pool: ComputePool(threads: 1))
         }
         #expect(plain.toArray() == out)
     }
@@ -146,8 +154,9 @@ private func batchNormOrderSums(_ s: Conv3x3Shape, value: (Int, Int) -> Float, f
         let dx = Tensor(shape: s.inputShape)
         dx.fill(.nan)
         let transposed = Tensor(shape: [s.weightCount])
-        Conv3x3.backwardData(outputGradient: dy, weights: w, inputGradient: dx.pointer, transposedScratch: transposed.pointer,
-                             shape: s, pool: pool)
+        Conv3x3.backwardData(
+            outputGradient: dy, weights: w, inputGradient: dx.pointer, transposedScratch: transposed.pointer,
+            shape: s, pool: pool)
         let worstX = worstRelativeError(dx.toArray(), reference.dx)
         #expect(worstX <= 1, "input gradient: worst relative error \(worstX) for \(s)")
     }
@@ -199,11 +208,16 @@ struct VectorUnitTests {
         }
         let fused = Tensor(shape: s.outputShape)
         fused.fill(.nan)
-        scale.withUnsafeBufferPointer { a in shift.withUnsafeBufferPointer { b in residual.withUnsafeBufferPointer { r in
-            let epilogue = Conv3x3Epilogue(scale: a.baseAddress!, shift: b.baseAddress!,
-                                           residual: options.residual ? r.baseAddress! : nil, relu: options.relu)
-            Conv3x3.forward(input: x, weights: w, output: fused.pointer, shape: s, epilogue: epilogue, pool: pool)
-        }}}
+        scale.withUnsafeBufferPointer { a in
+            shift.withUnsafeBufferPointer { b in
+                residual.withUnsafeBufferPointer { r in
+                    let epilogue = Conv3x3Epilogue(
+                        scale: a.baseAddress!, shift: b.baseAddress!,
+                        residual: options.residual ? r.baseAddress! : nil, relu: options.relu)
+                    Conv3x3.forward(input: x, weights: w, output: fused.pointer, shape: s, epilogue: epilogue, pool: pool)
+                }
+            }
+        }
         #expect(fused.toArray() == expected, "\(s), residual \(options.residual), relu \(options.relu)")
     }
 }

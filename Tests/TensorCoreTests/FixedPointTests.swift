@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 /// The vector fixed-point rounding must give, lane by lane, the integers of the scalar definition:
 /// the product with 2^32 in Double, clamped to +-2^50, rounded half to even.
@@ -19,10 +19,10 @@ struct FixedPointTests {
                 let magnitude = rng.nextUnitFloat()
                 let sign: Float = rng.next() % 2 == 0 ? 1 : -1
                 switch rng.next() % 8 {
-                case 0: v[i] = sign * (Float(rng.next() % 1000) + 0.5) * ulp          // ties at the resolution
+                case 0: v[i] = sign * (Float(rng.next() % 1000) + 0.5) * ulp  // ties at the resolution
                 case 1: v[i] = sign * (Float(rng.next() % 1000) + 1.5) * ulp
-                case 2: v[i] = sign * magnitude * 1e6                                // beyond +-2^18: clamped
-                case 3: v[i] = sign * magnitude * 1e-12                              // below the resolution
+                case 2: v[i] = sign * magnitude * 1e6  // beyond +-2^18: clamped
+                case 3: v[i] = sign * magnitude * 1e-12  // below the resolution
                 case 4: v[i] = round % 2 == 0 ? 0 : -0.0
                 case 5: v[i] = sign * .leastNonzeroMagnitude
                 default: v[i] = sign * magnitude * Float(1 << (rng.next() % 18))

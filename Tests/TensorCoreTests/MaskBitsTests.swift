@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 /// The ReLU mask kept as bits must zero exactly the lanes a Float comparison `<= 0` zeroes.
 struct MaskBitsTests {

@@ -64,8 +64,11 @@ public final class SimulatedHosts: @unchecked Sendable {
 
     /// The command line that runs `arguments` on `host` (in its namespace, under its host name).
     public func command(on host: Host, _ arguments: [String]) -> (executable: String, arguments: [String]) {
-        (ipTool!, ["netns", "exec", host.namespace, "unshare", "--uts", "/bin/sh", "-c", "hostname \(host.name) && exec \"$0\" \"$@\""]
-            + arguments)
+        (
+            ipTool!,
+            ["netns", "exec", host.namespace, "unshare", "--uts", "/bin/sh", "-c", "hostname \(host.name) && exec \"$0\" \"$@\""]
+                + arguments
+        )
     }
 
     /// Starts `arguments` on `host`.
@@ -97,7 +100,7 @@ public final class SimulatedHosts: @unchecked Sendable {
         removed = true
         for host in hosts {
             for pid in pids(on: host) { kill(pid, SIGKILL) }
-            try? Self.ip("netns", "del", host.namespace)   // takes the namespace's veth end, and so the pair
+            try? Self.ip("netns", "del", host.namespace)  // takes the namespace's veth end, and so the pair
             try? FileManager.default.removeItem(atPath: "/etc/netns/\(host.namespace)")
         }
         try? Self.ip("link", "del", bridge)

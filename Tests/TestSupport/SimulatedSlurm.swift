@@ -4,8 +4,10 @@ import Foundation
 /// (munged's socket is a file, which every namespace sees), one slurmd per host under its name,
 /// all configured by a slurm.conf in `directory` (commands get it through `environment`).
 public final class SimulatedSlurm: @unchecked Sendable {
-    public static let tools = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch",
-                               "/usr/bin/scancel", "/usr/bin/squeue", "/usr/bin/sinfo", "/usr/bin/scontrol"]
+    public static let tools = [
+        "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch",
+        "/usr/bin/scancel", "/usr/bin/squeue", "/usr/bin/sinfo", "/usr/bin/scontrol",
+    ]
     public static var installed: Bool { tools.allSatisfy { FileManager.default.isExecutableFile(atPath: $0) } }
 
     public let directory: String
@@ -19,14 +21,16 @@ public final class SimulatedSlurm: @unchecked Sendable {
         self.directory = directory
         environment = ["SLURM_CONF": "\(directory)/slurm.conf"]
         let key = "\(directory)/munge.key"
-        _ = FileManager.default.createFile(atPath: key, contents: Data((0..<128).map { _ in UInt8.random(in: 0...255) }),
-                                       attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: key, contents: Data((0..<128).map { _ in UInt8.random(in: 0...255) }),
+            attributes: [.posixPermissions: 0o600])
         let head = hosts.hosts[0]
         // On the first host, so that removing the hosts ends it even if `stop` never runs; its
         // socket is a file, which the other hosts and this machine reach all the same.
-        try start(on: head, "/usr/sbin/munged", "--force", "--socket=\(directory)/munge.socket", "--key-file=\(key)",
-                  "--log-file=\(directory)/munged.log", "--pid-file=\(directory)/munged.pid",
-                  "--seed-file=\(directory)/munged.seed")
+        try start(
+            on: head, "/usr/sbin/munged", "--force", "--socket=\(directory)/munge.socket", "--key-file=\(key)",
+            "--log-file=\(directory)/munged.log", "--pid-file=\(directory)/munged.pid",
+            "--seed-file=\(directory)/munged.seed")
         var configuration = """
             ClusterName=resnetddp
             SlurmctldHost=\(head.name)(\(head.address))
@@ -90,7 +94,8 @@ public final class SimulatedSlurm: @unchecked Sendable {
         stopped = true
         for name in ["munged", "slurmctld"] + hosts.hosts.map({ "slurmd-\($0.name)" }) {
             if let text = try? String(contentsOfFile: "\(directory)/\(name).pid", encoding: .utf8),
-               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+            {
                 kill(pid, SIGTERM)
             }
         }
@@ -103,8 +108,9 @@ public final class SimulatedSlurm: @unchecked Sendable {
 
     private func start(on host: SimulatedHosts.Host, _ arguments: String...) throws {
         let (executable, line) = hosts.command(on: host, withoutInheritedFiles(arguments))
-        try Self.require(ToolProcess.run(line, executable: executable, environment: environment, seconds: 60),
-                         "\(arguments[0]) on \(host.name)")
+        try Self.require(
+            ToolProcess.run(line, executable: executable, environment: environment, seconds: 60),
+            "\(arguments[0]) on \(host.name)")
     }
 
     private func waitForIdleNodes(seconds: Double) throws {

@@ -13,8 +13,10 @@ public let requiredByCI: Bool = {
 public let realDataDirectory: String? = {
     let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    let candidates: [String] = [ProcessInfo.processInfo.environment["CIFAR10_DIR"],
-                                repository.appendingPathComponent("data/cifar-10-batches-bin").path].compactMap { $0 }
+    let candidates: [String] = [
+        ProcessInfo.processInfo.environment["CIFAR10_DIR"],
+        repository.appendingPathComponent("data/cifar-10-batches-bin").path,
+    ].compactMap { $0 }
     let found = candidates.first {
         FileManager.default.fileExists(atPath: URL(fileURLWithPath: $0).appendingPathComponent("data_batch_1.bin").path)
     }
@@ -84,8 +86,10 @@ public final class ToolProcess: @unchecked Sendable {
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
     /// Runs to completion and returns (status, output).
-    public static func run(_ arguments: [String], executable: String? = nil, environment: [String: String] = [:],
-                           seconds: Double = 300) throws -> (status: Int32, output: String) {
+    public static func run(
+        _ arguments: [String], executable: String? = nil, environment: [String: String] = [:],
+        seconds: Double = 300
+    ) throws -> (status: Int32, output: String) {
         let tool = try ToolProcess(arguments, executable: executable, environment: environment)
         let status = tool.wait(seconds: seconds)
         return (status, tool.output)
@@ -96,8 +100,10 @@ public final class ToolProcess: @unchecked Sendable {
 /// output and error. For daemons: Foundation sees a child exit when a descriptor the child holds
 /// closes, so a daemon that kept it would leave its parent unreaped and `wait` waiting.
 public func withoutInheritedFiles(_ arguments: [String]) -> [String] {
-    ["/bin/bash", "-c", #"for fd in /proc/$$/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi; done; exec "$@""#,
-     "bash"] + arguments
+    [
+        "/bin/bash", "-c", #"for fd in /proc/$$/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi; done; exec "$@""#,
+        "bash",
+    ] + arguments
 }
 
 /// Polls `condition` every 50 ms until it holds or `seconds` pass; returns whether it held.

@@ -6,8 +6,9 @@ import Training
     /// The profile accounts for every convolution pass and batch-norm layer of a step, and its
     /// operations together take no more than the measured steps.
     @Test func profileCoversTheStep() throws {
-        let result = try Benchmark.run(try Architecture(depth: 8), kind: .training, threads: 2, batch: 16, warmup: 1, steps: 3,
-                                       profile: true)
+        let result = try Benchmark.run(
+            try Architecture(depth: 8), kind: .training, threads: 2, batch: 16, warmup: 1, steps: 3,
+            profile: true)
         let names = result.profile.map(\.name)
         for pass in ["forward", "backward-data + bn sums", "backward-weights"] {
             #expect(names.contains("conv 16->16/1 32x32 \(pass)"), "\(names)")

@@ -6,10 +6,11 @@ import Training
     /// A ResNet-8 checkpoint with made-up values (the decoder checks the counts against the net).
     private func sample() -> Checkpoint {
         let architecture = try! smallConfiguration(iterations: 50).architecture()
-        return Checkpoint(configuration: smallConfiguration(iterations: 50), step: 42,
-                          parameters: (0..<architecture.parameterCount).map { Float($0) * 1e-3 - 2.5 },
-                          momentum: (0..<architecture.parameterCount).map { Float($0 % 7) * 0.5 },
-                          state: (0..<architecture.stateCount).map { Float($0) * 0.25 })
+        return Checkpoint(
+            configuration: smallConfiguration(iterations: 50), step: 42,
+            parameters: (0..<architecture.parameterCount).map { Float($0) * 1e-3 - 2.5 },
+            momentum: (0..<architecture.parameterCount).map { Float($0 % 7) * 0.5 },
+            state: (0..<architecture.stateCount).map { Float($0) * 0.25 })
     }
 
     /// A file with `header` as its JSON header and `payload` after it, correctly checksummed.
@@ -38,17 +39,25 @@ import Training
         }
         let architecture = try smallConfiguration(iterations: 50).architecture()
         let huge = String(1 << 61)
-        #expect(refusal(header.replacingOccurrences(of: "\"parameterCount\":\(architecture.parameterCount)", with: "\"parameterCount\":\(huge)"),
-                        payload).contains("payload size does not match"))
-        #expect(refusal(header.replacingOccurrences(of: "\"stateCount\":\(architecture.stateCount)", with: "\"stateCount\":-4"),
-                        payload).contains("payload size does not match"))
+        #expect(
+            refusal(
+                header.replacingOccurrences(of: "\"parameterCount\":\(architecture.parameterCount)", with: "\"parameterCount\":\(huge)"),
+                payload
+            ).contains("payload size does not match"))
+        #expect(
+            refusal(
+                header.replacingOccurrences(of: "\"stateCount\":\(architecture.stateCount)", with: "\"stateCount\":-4"),
+                payload
+            ).contains("payload size does not match"))
         #expect(refusal(header.replacingOccurrences(of: "\"step\":42", with: "\"step\":-1"), payload).contains("negative step"))
         #expect(refusal(header.replacingOccurrences(of: "\"step\":42", with: "\"step\":51"), payload).contains("past the run's 50"))
         #expect(refusal(header.replacingOccurrences(of: "\"depth\":8", with: "\"depth\":14"), payload).contains("do not fit ResNet-14"))
         #expect(refusal(header.replacingOccurrences(of: "\"depth\":8", with: "\"depth\":9"), payload).contains("configuration is invalid"))
         // Counts moved between the arrays keep the total size but not the net's shape.
-        let moved = header.replacingOccurrences(of: "\"stateCount\":\(architecture.stateCount)", with: "\"stateCount\":\(architecture.stateCount - 1)")
-            .replacingOccurrences(of: "\"momentumCount\":\(architecture.parameterCount)", with: "\"momentumCount\":\(architecture.parameterCount + 1)")
+        let moved = header.replacingOccurrences(
+            of: "\"stateCount\":\(architecture.stateCount)", with: "\"stateCount\":\(architecture.stateCount - 1)"
+        )
+        .replacingOccurrences(of: "\"momentumCount\":\(architecture.parameterCount)", with: "\"momentumCount\":\(architecture.parameterCount + 1)")
         #expect(refusal(moved, payload).contains("do not fit ResNet-8"))
     }
 
@@ -73,7 +82,7 @@ import Training
             #expect("\(error)".contains("f.ckpt") && "\(error)".contains("magic"))
         }
         var newer = data
-        newer[8] = 9   // version field
+        newer[8] = 9  // version field
         do {
             _ = try Checkpoint.decode(newer, source: "n.ckpt")
             Issue.record("unknown version accepted")

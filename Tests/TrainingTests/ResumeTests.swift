@@ -16,7 +16,9 @@ import Training
         defer { try? FileManager.default.removeItem(atPath: run) }
         var steps = 0
         let first = try Trainer(configuration: configuration, data: data, threads: 2, runDirectory: run)
-        let partial = try first.run(shouldStop: { defer { steps += 1 }; return steps == 7 })
+        let partial = try first.run(shouldStop: {
+            defer { steps += 1 }; return steps == 7
+        })
         #expect(!partial.finished && partial.step == 7)
         let latest = try CheckpointDirectory(runDirectory: run).latestValid()
         #expect(latest.checkpoint.step == 7)

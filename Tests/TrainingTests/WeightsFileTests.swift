@@ -45,9 +45,10 @@ struct WeightsFileTests {
     @Test func exportImportExportIsByteIdentical() throws {
         let architecture = try Architecture(depth: 14, residual: false)
         var rng = SplitMix64(seed: 5)
-        let state = ModelState(parameters: (0..<architecture.parameterCount).map { _ in Float.random(in: -1...1, using: &rng) },
-                               momentum: [Float](repeating: 0, count: architecture.parameterCount),
-                               state: (0..<architecture.stateCount).map { _ in Float.random(in: 0.5...2, using: &rng) })
+        let state = ModelState(
+            parameters: (0..<architecture.parameterCount).map { _ in Float.random(in: -1...1, using: &rng) },
+            momentum: [Float](repeating: 0, count: architecture.parameterCount),
+            state: (0..<architecture.stateCount).map { _ in Float.random(in: 0.5...2, using: &rng) })
         let mean = (0..<3072).map { Float($0) / 3072 }
         let metadata = ["architecture": architecture.name, "residual": "false", "steps": "12"]
         let first = SafeTensors.encode(WeightsFile.tensors(state, architecture: architecture, steps: 12, meanImage: mean), metadata: metadata)
@@ -57,9 +58,11 @@ struct WeightsFileTests {
         let back = try WeightsFile.state(tensors, architecture: architecture)
         #expect(back == state)
         let meanBack = try Self.floats(tensors.first { $0.name == WeightsFile.inputMeanName })
-        let again = SafeTensors.encode(WeightsFile.tensors(back, architecture: architecture, steps: 12,
-                                                           meanImage: (0..<3072).map { meanBack[($0 % 3) * 1024 + $0 / 3] }),
-                                       metadata: readMetadata)
+        let again = SafeTensors.encode(
+            WeightsFile.tensors(
+                back, architecture: architecture, steps: 12,
+                meanImage: (0..<3072).map { meanBack[($0 % 3) * 1024 + $0 / 3] }),
+            metadata: readMetadata)
         #expect(again == first)
         // The wrong architecture is refused naming the tensor.
         #expect(throws: SafeTensorsError.self) { try WeightsFile.state(tensors, architecture: try Architecture(depth: 8)) }
@@ -74,8 +77,11 @@ struct WeightsFileTests {
     }
 
     @Test func damagedAndLyingFilesAreRefused() throws {
-        let good = SafeTensors.encode([.init(name: "a", shape: [2, 3], values: .float32([1, 2, 3, 4, 5, 6])),
-                                       .init(name: "n", shape: [], values: .int64([7]))], metadata: ["k": "v"])
+        let good = SafeTensors.encode(
+            [
+                .init(name: "a", shape: [2, 3], values: .float32([1, 2, 3, 4, 5, 6])),
+                .init(name: "n", shape: [], values: .int64([7])),
+            ], metadata: ["k": "v"])
         #expect(try SafeTensors.decode(good, source: "good").tensors.count == 2)
         func header(_ json: String, data: Int = 24) -> Data {
             var bytes = Data()
@@ -91,7 +97,10 @@ struct WeightsFileTests {
             ("dtype F16", header(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, data: 4)),
             ("needs 24 bytes", header(#"{"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}}"#)),
             ("outside the 24 data bytes", header(#"{"a":{"dtype":"F32","shape":[6],"data_offsets":[4,28]}}"#)),
-            ("overlap or hole", header(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[3],"data_offsets":[8,20]}}"#, data: 20)),
+            (
+                "overlap or hole",
+                header(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[3],"data_offsets":[8,20]}}"#, data: 20)
+            ),
             ("belong to no tensor", header(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}}"#)),
             ("too many", header(#"{"a":{"dtype":"F32","shape":[1073741824,1073741824,16],"data_offsets":[0,24]}}"#)),
             ("must be integers", header(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,24]}}"#)),
@@ -101,10 +110,12 @@ struct WeightsFileTests {
             #expect { try SafeTensors.decode(file, source: "lie") } throws: { "\($0)".contains(expected) }
         }
         // Seeded random damage to a real file: decoded or refused, never a crash.
-        let real = SafeTensors.encode(WeightsFile.tensors(
-            ModelState(parameters: [Float](repeating: 0.5, count: try Architecture(depth: 8).parameterCount),
-                       momentum: [], state: [Float](repeating: 1, count: try Architecture(depth: 8).stateCount)),
-            architecture: try Architecture(depth: 8), steps: 3, meanImage: [Float](repeating: 0.4, count: 3072)), metadata: ["steps": "3"])
+        let real = SafeTensors.encode(
+            WeightsFile.tensors(
+                ModelState(
+                    parameters: [Float](repeating: 0.5, count: try Architecture(depth: 8).parameterCount),
+                    momentum: [], state: [Float](repeating: 1, count: try Architecture(depth: 8).stateCount)),
+                architecture: try Architecture(depth: 8), steps: 3, meanImage: [Float](repeating: 0.4, count: 3072)), metadata: ["steps": "3"])
         let headerLength = Int(real.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
         var rng = SplitMix64(seed: 20_261_203)
         var refused = 0

@@ -29,7 +29,7 @@ struct FaultInjectorTests {
         let dropped = first.filter { $0 / 2 == 0 }.count, duplicated = first.filter { $0 / 2 == 2 }.count
         let damaged = first.filter { $0 % 2 == 0 }.count
         #expect((140...260).contains(dropped) && (140...260).contains(duplicated), "\(dropped) \(duplicated)")
-        #expect((300...500).contains(damaged), "\(damaged)")   // truncated or corrupted (~20 %)
+        #expect((300...500).contains(damaged), "\(damaged)")  // truncated or corrupted (~20 %)
     }
 }
 

@@ -9,8 +9,10 @@ struct TCPEndpointTests {
     @Test func hostNamesAreToldApartFromWhatLibzmqBinds() {
         #expect(TCPEndpoint.hostName(in: "tcp://node-7.cluster:5555") == "node-7.cluster")
         #expect(TCPEndpoint.hostName(in: "tcp://localhost:*") == "localhost")
-        for bindable in ["tcp://*:5555", "tcp://10.0.0.3:5555", "tcp://127.0.0.1:*", "tcp://[::1]:5555", "tcp://lo:5555",
-                         "ipc:///tmp/x.sock", "inproc://x"] {
+        for bindable in [
+            "tcp://*:5555", "tcp://10.0.0.3:5555", "tcp://127.0.0.1:*", "tcp://[::1]:5555", "tcp://lo:5555",
+            "ipc:///tmp/x.sock", "inproc://x",
+        ] {
             #expect(TCPEndpoint.hostName(in: bindable) == nil, "\(bindable)")
         }
         #expect(TCPEndpoint.replacingHost(in: "tcp://0.0.0.0:41234", with: "node-7") == "tcp://node-7:41234")

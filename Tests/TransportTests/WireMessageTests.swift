@@ -37,7 +37,7 @@ import Transport
         var corrupt = good; corrupt[good.count - 1] ^= 0x40
         rejects(corrupt, mentioning: "checksum")
         var huge = good
-        for i in 40..<48 { huge[i] = 0xFF }   // payload length 2^64-1
+        for i in 40..<48 { huge[i] = 0xFF }  // payload length 2^64-1
         rejects(huge, mentioning: "declares")
     }
 

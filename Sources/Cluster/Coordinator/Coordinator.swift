@@ -34,9 +34,11 @@ public final class Coordinator: TrainingExecutor {
         /// CURVE: the coordinator's key pair and the workers' public keys it accepts.
         public var curve: (keys: CurveKeyPair, authorized: Set<String>)?
 
-        public init(listen: String, workers: Int, minWorkers: Int? = nil, maxWorkers: Int? = nil,
-                    batchNorm: ControlMessage.BatchNormMode = .sync, rendezvousTimeout: Double,
-                    stepTimeout: Double = 120, heartbeatTimeout: Double = 2, checkEvery: Int = 50, injectFaults: String? = nil) {
+        public init(
+            listen: String, workers: Int, minWorkers: Int? = nil, maxWorkers: Int? = nil,
+            batchNorm: ControlMessage.BatchNormMode = .sync, rendezvousTimeout: Double,
+            stepTimeout: Double = 120, heartbeatTimeout: Double = 2, checkEvery: Int = 50, injectFaults: String? = nil
+        ) {
             self.listen = listen
             self.workers = workers
             self.minWorkers = minWorkers ?? 1
@@ -124,8 +126,9 @@ public final class Coordinator: TrainingExecutor {
     public init(options: Options, configuration: TrainingConfiguration, log: @escaping (String) -> Void) throws {
         precondition(options.workers >= 1 && options.minWorkers >= 1, "at least one worker")
         guard options.workers <= configuration.batchSize else {
-            throw ClusterError.configuration("--workers \(options.workers) is more than the \(configuration.batchSize) images of a batch: "
-                + "every worker needs at least one image per step")
+            throw ClusterError.configuration(
+                "--workers \(options.workers) is more than the \(configuration.batchSize) images of a batch: "
+                    + "every worker needs at least one image per step")
         }
         self.options = options
         self.configuration = configuration
@@ -160,8 +163,10 @@ public final class Coordinator: TrainingExecutor {
     }
 
     func emit(_ event: String, worker: Member? = nil, reason: String? = nil, seconds: Double? = nil) {
-        onEvent(Event(time: Date().timeIntervalSince1970, event: event, step: completedSteps + 1, worker: worker?.hello.workerID,
-                      pid: worker?.hello.pid, reason: reason, epoch: epoch, workers: members.count, seconds: seconds))
+        onEvent(
+            Event(
+                time: Date().timeIntervalSince1970, event: event, step: completedSteps + 1, worker: worker?.hello.workerID,
+                pid: worker?.hello.pid, reason: reason, epoch: epoch, workers: members.count, seconds: seconds))
     }
 
     // MARK: E-G steps, evaluation, state
@@ -185,8 +190,9 @@ public final class Coordinator: TrainingExecutor {
                 attempts += 1
                 // Losses end when workers run out; retries after lost messages must end too.
                 guard attempts < Self.maximumAttempts else {
-                    throw ClusterError.noProgress("step \(completedSteps + 1) failed \(attempts) times in a row; "
-                        + "see the log for each reason")
+                    throw ClusterError.noProgress(
+                        "step \(completedSteps + 1) failed \(attempts) times in a row; "
+                            + "see the log for each reason")
                 }
             }
         }
@@ -203,12 +209,14 @@ public final class Coordinator: TrainingExecutor {
             let ranks = members
             let shards = Self.shards(count: samples.count, workers: ranks.count)
             for (rank, shard) in shards.enumerated() {
-                let command = ControlMessage.Step(step: step, learningRate: learningRate, globalBatch: samples.count,
-                                                  samples: Array(samples[shard]), reportHash: reportHash)
+                let command = ControlMessage.Step(
+                    step: step, learningRate: learningRate, globalBatch: samples.count,
+                    samples: Array(samples[shard]), reportHash: reportHash)
                 try send(.step, command, step: step, to: ranks[rank], sequence: request)
             }
             let replies = try collect(.result, from: ranks, sequence: request, timeout: options.stepTimeout, what: "step \(step + 1)") {
-                rank, reply in reply.problem(ControlMessage.Result.self) { result, _ in
+                rank, reply in
+                reply.problem(ControlMessage.Result.self) { result, _ in
                     result.problem(images: shards[rank].count, hashRequested: reportHash)
                 }
             }
@@ -221,8 +229,9 @@ public final class Coordinator: TrainingExecutor {
             }
             if reportHash, let reference = hashes[0] {
                 for (rank, hash) in hashes.enumerated() where hash != reference {
-                    throw ClusterError.diverged("after step \(step + 1), \(ranks[rank].name) (rank \(rank)) has parameters "
-                        + "\(hash ?? "none"), rank 0 has \(reference)")
+                    throw ClusterError.diverged(
+                        "after step \(step + 1), \(ranks[rank].name) (rank \(rank)) has parameters "
+                            + "\(hash ?? "none"), rank 0 has \(reference)")
                 }
             }
             guard total.images == samples.count else {
@@ -231,8 +240,9 @@ public final class Coordinator: TrainingExecutor {
             completedSteps = step + 1
             if let firstLoss {
                 let seconds = monotonicSeconds() - firstLoss
-                log("coordinator: recovered: step \(step + 1) done by \(ranks.count) worker(s), "
-                    + "\(String(format: "%.2f", seconds)) s after the first loss")
+                log(
+                    "coordinator: recovered: step \(step + 1) done by \(ranks.count) worker(s), "
+                        + "\(String(format: "%.2f", seconds)) s after the first loss")
                 self.firstLoss = nil
                 emit("recovered", seconds: seconds)
             }

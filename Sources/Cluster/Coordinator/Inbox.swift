@@ -7,11 +7,14 @@ import Transport
 /// Sending, and the receive loop that answers heartbeats and hellos on the way.
 extension Coordinator {
 
-    func send<T: Encodable>(_ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, to member: Member,
-                                    sequence: UInt32, timeout: Double = 30) throws {
+    func send<T: Encodable>(
+        _ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, to member: Member,
+        sequence: UInt32, timeout: Double = 30
+    ) throws {
         do {
-            try channel(member).send(kind, body, binary: binary, step: step, epoch: epoch, sequence: sequence,
-                                     identity: member.identity, timeout: timeout)
+            try channel(member).send(
+                kind, body, binary: binary, step: step, epoch: epoch, sequence: sequence,
+                identity: member.identity, timeout: timeout)
         } catch let error as TransportError {
             guard kind != .stop else { throw error }
             lose(member, reason: "could not send \(kind): \(error)")
@@ -23,8 +26,10 @@ extension Coordinator {
     /// lost meanwhile, a failure report, a reply that `check` (given the member's index in
     /// `wanted`) finds a problem with, or the deadline throws `MembershipChanged` after removing
     /// whoever is to blame.
-    func collect(_ kind: MessageKind, from wanted: [Member], sequence: UInt32, timeout: Double, what: String,
-                 check: (Int, Received) -> String? = { _, _ in nil }) throws -> [Received] {
+    func collect(
+        _ kind: MessageKind, from wanted: [Member], sequence: UInt32, timeout: Double, what: String,
+        check: (Int, Received) -> String? = { _, _ in nil }
+    ) throws -> [Received] {
         var replies = [ObjectIdentifier: Received]()
         let deadline = monotonicSeconds() + timeout
         while replies.count < wanted.count {
@@ -40,8 +45,9 @@ extension Coordinator {
                 let suspects = missing.filter { !$0.waiting }
                 for member in suspects { lose(member, reason: "no reply to \(what) within \(timeout) s while computing (hung?)") }
                 if suspects.isEmpty {
-                    log("coordinator: no reply to \(what) within \(timeout) s from \(missing.map(\.name).joined(separator: ", ")), "
-                        + "all waiting: a message was lost; starting again at a new epoch")
+                    log(
+                        "coordinator: no reply to \(what) within \(timeout) s from \(missing.map(\.name).joined(separator: ", ")), "
+                            + "all waiting: a message was lost; starting again at a new epoch")
                     needsReform = true
                     firstLoss = firstLoss ?? monotonicSeconds()
                     emit("retry", reason: "\(what): no reply within \(timeout) s, all waiting")
@@ -60,9 +66,11 @@ extension Coordinator {
                 throw MembershipChanged()
             }
             guard header.kind == kind, header.epoch == epoch, header.sequence == sequence,
-                  wanted.contains(where: { $0 === member }) else {
-                log("coordinator: ignored \(header.kind) (epoch \(header.epoch), request \(header.sequence)) from \(member.name) "
-                    + "while waiting for \(what)")
+                wanted.contains(where: { $0 === member })
+            else {
+                log(
+                    "coordinator: ignored \(header.kind) (epoch \(header.epoch), request \(header.sequence)) from \(member.name) "
+                        + "while waiting for \(what)")
                 continue
             }
             if replies[ObjectIdentifier(member)] != nil {
@@ -128,7 +136,8 @@ extension Coordinator {
             member.lastSeen = monotonicSeconds()
             member.waiting = beat.waiting
         } else if received.header.runID == runID, removedTokens[beat.workerID] == beat.token,
-                  monotonicSeconds() - (lastRejoin[beat.workerID] ?? 0) > 1 {
+            monotonicSeconds() - (lastRejoin[beat.workerID] ?? 0) > 1
+        {
             // A worker of this run that was removed (e.g. it was frozen): tell it to join again.
             lastRejoin[beat.workerID] = monotonicSeconds()
             let rejoin = WireMessage(WireHeader(kind: .rejoin, runID: runID, epoch: epoch, sender: -1)).encoded()

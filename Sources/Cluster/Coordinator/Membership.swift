@@ -24,8 +24,9 @@ extension Coordinator {
             if let gone = liveness().min() {
                 throw ClusterError.workerFailed("local worker (pid \(gone))", "it exited before all workers joined (its error is above)")
             }
-            _ = try next(until: deadline, timeout: options.rendezvousTimeout,
-                         waitingFor: "\(options.workers - pending.count) more worker(s) to join")
+            _ = try next(
+                until: deadline, timeout: options.rendezvousTimeout,
+                waitingFor: "\(options.workers - pending.count) more worker(s) to join")
         }
         try prepareMembership()
         log("coordinator: \(members.count) worker(s) ready, batch norm \(options.batchNorm.rawValue)")
@@ -60,11 +61,13 @@ extension Coordinator {
                 }
                 if now - lastStatus >= 10 {
                     lastStatus = now
-                    log("coordinator: paused before step \(completedSteps + 1): \(members.count) worker(s), "
-                        + "--min-workers \(options.minWorkers); waiting for workers to join \(endpoint)")
+                    log(
+                        "coordinator: paused before step \(completedSteps + 1): \(members.count) worker(s), "
+                            + "--min-workers \(options.minWorkers); waiting for workers to join \(endpoint)")
                 }
-                _ = try next(until: pausedAt! + options.rendezvousTimeout, timeout: options.rendezvousTimeout,
-                             waitingFor: "\(options.minWorkers - members.count) more worker(s) (--min-workers \(options.minWorkers))")
+                _ = try next(
+                    until: pausedAt! + options.rendezvousTimeout, timeout: options.rendezvousTimeout,
+                    waitingFor: "\(options.minWorkers - members.count) more worker(s) (--min-workers \(options.minWorkers))")
                 continue
             }
             if pausedAt != nil {
@@ -91,14 +94,16 @@ extension Coordinator {
         let holders = members.filter(\.hasState), joiners = members.filter { !$0.hasState }
         func setup(_ member: Member) -> ControlMessage.Setup {
             let rank = members.firstIndex { $0 === member }!
-            return ControlMessage.Setup(nextStep: completedSteps, rank: rank, worldSize: members.count, configuration: configuration,
-                                        batchNorm: options.batchNorm, ringEndpoints: endpoints, ringKeys: ringKeys,
-                                        parameterCount: savedState!.state.parameters.count, stateCount: savedState!.state.state.count,
-                                        checkEvery: options.checkEvery)
+            return ControlMessage.Setup(
+                nextStep: completedSteps, rank: rank, worldSize: members.count, configuration: configuration,
+                batchNorm: options.batchNorm, ringEndpoints: endpoints, ringKeys: ringKeys,
+                parameterCount: savedState!.state.parameters.count, stateCount: savedState!.state.state.count,
+                checkEvery: options.checkEvery)
         }
         for member in holders { try send(.setup, setup(member), to: member, sequence: request) }
-        var readies = try collect(.ready, from: holders, sequence: request, timeout: options.stepTimeout,
-                                  what: "workers to set up for epoch \(epoch)", check: Self.checkReady)
+        var readies = try collect(
+            .ready, from: holders, sequence: request, timeout: options.stepTimeout,
+            what: "workers to set up for epoch \(epoch)", check: Self.checkReady)
         if !joiners.isEmpty {
             let state: ModelState
             if let savedState, savedState.step == completedSteps {
@@ -106,29 +111,34 @@ extension Coordinator {
             } else if let holder = holders.first {
                 state = try fetchState(from: holder)
             } else {
-                throw ClusterError.stateLost("every worker holding the model after step \(completedSteps) was lost; "
-                    + "continue from the latest checkpoint with --resume")
+                throw ClusterError.stateLost(
+                    "every worker holding the model after step \(completedSteps) was lost; "
+                        + "continue from the latest checkpoint with --resume")
             }
             let bytes = FloatCoding.bytes(state)
             for member in joiners { try send(.setup, setup(member), binary: bytes, to: member, sequence: request) }
             // New members load the dataset and build the model first.
-            readies += try collect(.ready, from: joiners, sequence: request, timeout: max(options.stepTimeout, 30),
-                                   what: "new workers to set up for epoch \(epoch)", check: Self.checkReady)
+            readies += try collect(
+                .ready, from: joiners, sequence: request, timeout: max(options.stepTimeout, 30),
+                what: "new workers to set up for epoch \(epoch)", check: Self.checkReady)
         }
         let all = holders + joiners
         let reference = try readies[0].body(ControlMessage.Ready.self, source: all[0].name).0
         for (member, reply) in zip(all, readies) {
             let ready = try reply.body(ControlMessage.Ready.self, source: member.name).0
             if ready.completedSteps != completedSteps || ready.parameterHash != reference.parameterHash {
-                lose(member, reason: "after \(ready.completedSteps) steps has parameters \(ready.parameterHash); expected "
-                     + "\(completedSteps) steps and \(reference.parameterHash)")
+                lose(
+                    member,
+                    reason: "after \(ready.completedSteps) steps has parameters \(ready.parameterHash); expected "
+                        + "\(completedSteps) steps and \(reference.parameterHash)")
                 throw MembershipChanged()
             }
             member.hasState = true
         }
         needsReform = false
-        log("coordinator: epoch \(epoch): \(members.count) worker(s) from step \(completedSteps + 1) "
-            + "(\(joiners.count) new); parameters \(reference.parameterHash)")
+        log(
+            "coordinator: epoch \(epoch): \(members.count) worker(s) from step \(completedSteps + 1) "
+                + "(\(joiners.count) new); parameters \(reference.parameterHash)")
         emit("membership")
     }
 
@@ -142,26 +152,29 @@ extension Coordinator {
         let architecture = try configuration.architecture()
         let expectedBytes = (2 * architecture.parameterCount + architecture.stateCount) * 4
         let reply = try collect(.state, from: [member], sequence: request, timeout: options.stepTimeout, what: "the model state") {
-            _, reply in reply.problem(ControlMessage.Empty.self) { _, binary in
+            _, reply in
+            reply.problem(ControlMessage.Empty.self) { _, binary in
                 binary.count == expectedBytes ? nil : "\(binary.count) state bytes, expected \(expectedBytes)"
             }
         }[0]
         let (_, binary) = try reply.body(ControlMessage.Empty.self, source: member.name)
-        return try FloatCoding.state(binary, parameterCount: architecture.parameterCount,
-                                     stateCount: architecture.stateCount,
-                                     source: member.name)
+        return try FloatCoding.state(
+            binary, parameterCount: architecture.parameterCount,
+            stateCount: architecture.stateCount,
+            source: member.name)
     }
 
     /// Removes a member (or a waiting worker) and records why.
     func lose(_ member: Member, reason: String) {
-        if removedTokens.count >= 4096 { removedTokens.removeAll() }   // bounded under a flood of joins
+        if removedTokens.count >= 4096 { removedTokens.removeAll() }  // bounded under a flood of joins
         removedTokens[member.hello.workerID] = member.hello.heartbeatToken
         if let index = members.firstIndex(where: { $0 === member }) {
             members.remove(at: index)
             needsReform = true
             firstLoss = firstLoss ?? monotonicSeconds()
-            log("coordinator: lost \(member.name), rank \(index), during step \(completedSteps + 1): \(reason); "
-                + "\(members.count) worker(s) left")
+            log(
+                "coordinator: lost \(member.name), rank \(index), during step \(completedSteps + 1): \(reason); "
+                    + "\(members.count) worker(s) left")
             emit("lost", worker: member, reason: reason)
         } else if let index = pending.firstIndex(where: { $0 === member }) {
             pending.remove(at: index)
@@ -184,8 +197,9 @@ extension Coordinator {
         dataset = chosen
         for member in pending where member.hello.dataset != chosen {
             pending.removeAll { $0 === member }
-            refuse(member.identity, host: member.hello.host, pid: member.hello.pid, dataset: member.hello.dataset,
-                   source: member.name)
+            refuse(
+                member.identity, host: member.hello.host, pid: member.hello.pid, dataset: member.hello.dataset,
+                source: member.name)
         }
     }
 
@@ -206,8 +220,10 @@ extension Coordinator {
             if member.hello.host == hostName && exited.contains(member.hello.pid) {
                 lose(member, reason: "its process exited")
             } else if now - member.lastSeen > options.heartbeatTimeout {
-                lose(member, reason: "no heartbeat for \(String(format: "%.1f", now - member.lastSeen)) s "
-                     + "(--heartbeat-timeout \(options.heartbeatTimeout))")
+                lose(
+                    member,
+                    reason: "no heartbeat for \(String(format: "%.1f", now - member.lastSeen)) s "
+                        + "(--heartbeat-timeout \(options.heartbeatTimeout))")
             }
         }
     }

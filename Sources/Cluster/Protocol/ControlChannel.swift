@@ -8,10 +8,13 @@ struct ControlChannel {
     var sender: Int32
     let peerName: String
 
-    func send<T: Encodable>(_ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, epoch: UInt32 = 0,
-                            sequence: UInt32 = 0, identity: [UInt8]? = nil, timeout: Double = 30) throws {
-        let header = WireHeader(kind: kind, runID: runID, epoch: epoch, sequence: sequence, step: UInt64(max(step, 0)),
-                                sender: sender)
+    func send<T: Encodable>(
+        _ kind: MessageKind, _ body: T, binary: [UInt8] = [], step: Int = 0, epoch: UInt32 = 0,
+        sequence: UInt32 = 0, identity: [UInt8]? = nil, timeout: Double = 30
+    ) throws {
+        let header = WireHeader(
+            kind: kind, runID: runID, epoch: epoch, sequence: sequence, step: UInt64(max(step, 0)),
+            sender: sender)
         let frame = WireMessage(header, payload: try ControlPayload.encode(body, binary: binary)).encoded()
         try socket.send((identity.map { [$0] } ?? []) + [frame], timeout: timeout, to: peerName)
     }

@@ -60,7 +60,7 @@ public enum ControlMessage {
 
         /// What is wrong with this hello's fields for a run holding out `validation` images, or nil.
         public func problem(validation: Int) -> String? {
-            let limit = 1 << 24   // images: far above CIFAR-10's 60,000, far below an allocation failure
+            let limit = 1 << 24  // images: far above CIFAR-10's 60,000, far below an allocation failure
             if workerID.isEmpty || workerID.utf8.count > 64 { return "workerID must have 1-64 bytes" }
             if host.isEmpty || host.utf8.count > 255 { return "host must have 1-255 bytes" }
             if pid <= 0 { return "pid \(pid) is not a process id" }

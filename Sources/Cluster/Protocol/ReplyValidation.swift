@@ -45,7 +45,7 @@ extension Evaluation {
             return "confusion must be \(classes) x \(classes)"
         }
         if confusion.joined().contains(where: { $0 < 0 || $0 > images }) { return "confusion entries must be 0-\(images)" }
-        let total = confusion.joined().reduce(0, +)   // at most 100 x images: no overflow
+        let total = confusion.joined().reduce(0, +)  // at most 100 x images: no overflow
         let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
         if total != images || images - correct != wrong {
             return "confusion sums to \(total) images and \(total - correct) wrong; the counts say \(images) and \(wrong)"

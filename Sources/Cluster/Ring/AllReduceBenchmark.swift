@@ -1,8 +1,8 @@
 import Collectives
 import Foundation
+import TensorCore
 import Timing
 import Training
-import TensorCore
 import Transport
 
 /// Latency and bus bandwidth of an all-reduce algorithm over real ZeroMQ sockets, one thread per
@@ -22,8 +22,10 @@ public enum AllReduceBenchmark {
         }
     }
 
-    public static func run(elements: Int, workers: Int, transport: String, algorithm: AllReduce.Algorithm,
-                           iterations: Int) throws -> Result {
+    public static func run(
+        elements: Int, workers: Int, transport: String, algorithm: AllReduce.Algorithm,
+        iterations: Int
+    ) throws -> Result {
         // One context (and so one I/O thread) per rank, as with one process per worker.
         let contexts = try (0..<workers).map { _ in try ZMQContext() }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resnet-ddp-bench-\(getpid())").path
@@ -43,8 +45,9 @@ public enum AllReduceBenchmark {
                 defer { group.leave() }
                 do {
                     let (contexts, sockets) = shared.value
-                    let ring = try ZMQCommunicator(context: contexts[rank], rank: rank, endpoints: endpoints, runID: 1,
-                                                   incoming: sockets[rank], timeout: 30, log: { _ in })
+                    let ring = try ZMQCommunicator(
+                        context: contexts[rank], rank: rank, endpoints: endpoints, runID: 1,
+                        incoming: sockets[rank], timeout: 30, log: { _ in })
                     defer { ring.close() }
                     let allReduce = AllReduce(ring, algorithm: algorithm)
                     var values = [Int64](repeating: Int64(rank), count: elements)
@@ -63,8 +66,9 @@ public enum AllReduceBenchmark {
         if let message = failure.value { throw ClusterError.workerFailed("all-reduce benchmark", message) }
         // A collective ends when its slowest rank ends.
         let perIteration = (0..<iterations).map { i in times.value.map { $0[i] }.max()! }
-        return Result(elements: elements, workers: workers, transport: transport, algorithm: algorithm, medianSeconds: median(perIteration),
-                      bestSeconds: perIteration.min()!)
+        return Result(
+            elements: elements, workers: workers, transport: transport, algorithm: algorithm, medianSeconds: median(perIteration),
+            bestSeconds: perIteration.min()!)
     }
 }
 

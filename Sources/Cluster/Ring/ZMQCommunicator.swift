@@ -40,8 +40,10 @@ public final class ZMQCommunicator: Communicator {
     private let log: (String) -> Void
 
     /// `incoming`: this rank's bound PULL socket; `control`: polled together with it.
-    public init(context: ZMQContext, runID: UInt64, incoming: ZMQSocket, control: ZMQSocket?, timeout: Double,
-                faults: FaultInjector? = nil, curve: CurveKeyPair? = nil, log: @escaping (String) -> Void) {
+    public init(
+        context: ZMQContext, runID: UInt64, incoming: ZMQSocket, control: ZMQSocket?, timeout: Double,
+        faults: FaultInjector? = nil, curve: CurveKeyPair? = nil, log: @escaping (String) -> Void
+    ) {
         self.curve = curve
         self.context = context
         self.runID = runID
@@ -55,8 +57,10 @@ public final class ZMQCommunicator: Communicator {
     }
 
     /// A fixed group (benchmarks, tests): `rank` of `endpoints.count`, epoch 0.
-    public convenience init(context: ZMQContext, rank: Int, endpoints: [String], runID: UInt64, incoming: ZMQSocket,
-                            timeout: Double, log: @escaping (String) -> Void) throws {
+    public convenience init(
+        context: ZMQContext, rank: Int, endpoints: [String], runID: UInt64, incoming: ZMQSocket,
+        timeout: Double, log: @escaping (String) -> Void
+    ) throws {
         self.init(context: context, runID: runID, incoming: incoming, control: nil, timeout: timeout, log: log)
         try configure(rank: rank, epoch: 0, endpoints: endpoints)
     }
@@ -149,8 +153,9 @@ public final class ZMQCommunicator: Communicator {
         if isStale(h) { throw TransportError.unexpected("stale message (epoch \(h.epoch), step \(h.step + 1))") }
         let senders = isCurrent(h) ? 0..<Int32(size) : 0..<Int32(AllReduce.maximumRanks)
         if !senders.contains(h.sender) || (isCurrent(h) && h.sender == Int32(rank)) {
-            throw TransportError.unexpected("message of epoch \(h.epoch) step \(h.step + 1) from rank \(h.sender); "
-                + "this is rank \(rank) of \(size) at epoch \(epoch) step \(step + 1)")
+            throw TransportError.unexpected(
+                "message of epoch \(h.epoch) step \(h.step + 1) from rank \(h.sender); "
+                    + "this is rank \(rank) of \(size) at epoch \(epoch) step \(step + 1)")
         }
     }
 

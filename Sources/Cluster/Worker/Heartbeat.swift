@@ -32,8 +32,10 @@ final class HeartbeatSender: @unchecked Sendable {
     private var lastHeard: Double?
     private var contact = false
 
-    init(context: ZMQContext, endpoint: String, workerID: String, token: String, interval: Double, timeout: Double,
-         curve: (keys: CurveKeyPair, coordinatorKey: String)?, log: @escaping @Sendable (String) -> Void) {
+    init(
+        context: ZMQContext, endpoint: String, workerID: String, token: String, interval: Double, timeout: Double,
+        curve: (keys: CurveKeyPair, coordinatorKey: String)?, log: @escaping @Sendable (String) -> Void
+    ) {
         self.curve = curve
         self.context = context
         self.endpoint = endpoint
@@ -89,22 +91,26 @@ final class HeartbeatSender: @unchecked Sendable {
             }
             lastTick = now
             if let lastAnswer, now - lastAnswer > timeout {
-                log("worker \(workerID.prefix(8)): the coordinator \(endpoint) has not answered for "
-                    + "\(String(format: "%.1f", now - lastAnswer)) s (--heartbeat-timeout \(timeout)); "
-                    + "it is gone, exiting (status \(Self.coordinatorLostStatus))")
+                log(
+                    "worker \(workerID.prefix(8)): the coordinator \(endpoint) has not answered for "
+                        + "\(String(format: "%.1f", now - lastAnswer)) s (--heartbeat-timeout \(timeout)); "
+                        + "it is gone, exiting (status \(Self.coordinatorLostStatus))")
                 _exit(Self.coordinatorLostStatus)
             }
             if now >= nextBeat {
                 let beat = ControlMessage.Heartbeat(workerID: workerID, token: token, waiting: waiting)
-                let frame = WireMessage(WireHeader(kind: .heartbeat, runID: runID, sender: -1),
-                                        payload: try ControlPayload.encode(beat)).encoded()
+                let frame = WireMessage(
+                    WireHeader(kind: .heartbeat, runID: runID, sender: -1),
+                    payload: try ControlPayload.encode(beat)
+                ).encoded()
                 // Never blocks: a beat that finds no room is simply not sent.
                 _ = try? socket.send([frame], timeout: 0, to: "coordinator")
                 nextBeat = now + interval
             }
             // Passes stay well under timeout / 2, so that only a real stall looks like one above.
             if let frames = try socket.receive(timeout: max(0, min(nextBeat - monotonicSeconds(), interval, timeout / 4))),
-               frames.count == 1, (try? WireMessage.decode(frames[0], from: "coordinator"))?.header.kind == .heartbeat {
+                frames.count == 1, (try? WireMessage.decode(frames[0], from: "coordinator"))?.header.kind == .heartbeat
+            {
                 lastAnswer = monotonicSeconds()
                 lock.withLock { contact = true }
             }

@@ -31,8 +31,9 @@ public final class Worker {
             if setup.batchNorm == .sync {
                 replica.model.synchronizeBatchNorm(with: RingStatisticsReducer(allReduce, sequence: sequence, clock: clock))
             }
-            synchronizer = RingGradientSynchronizer(allReduce, sequence: sequence, averagesRunningStatistics: setup.batchNorm == .local,
-                                                    clock: clock)
+            synchronizer = RingGradientSynchronizer(
+                allReduce, sequence: sequence, averagesRunningStatistics: setup.batchNorm == .local,
+                clock: clock)
         }
     }
 
@@ -91,8 +92,9 @@ public final class Worker {
         handshake = try HandshakeMonitor(context, watching: control, name: "control")
         try control.connect(options.coordinator)
         channel = ControlChannel(socket: control, runID: 0, sender: -1, peerName: "coordinator \(options.coordinator)")
-        heartbeat = HeartbeatSender(context: context, endpoint: options.coordinator, workerID: workerID, token: heartbeatToken,
-                                    interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, curve: options.curve, log: log)
+        heartbeat = HeartbeatSender(
+            context: context, endpoint: options.coordinator, workerID: workerID, token: heartbeatToken,
+            interval: options.heartbeatInterval, timeout: options.heartbeatTimeout, curve: options.curve, log: log)
     }
 
     private var name: String { member ? "worker \(workerID.prefix(8)) rank \(channel.sender)" : "worker \(workerID.prefix(8))" }
@@ -107,9 +109,10 @@ public final class Worker {
             session?.ring.close()
             ringSocket.close()
         }
-        let hello = ControlMessage.Hello(workerID: workerID, host: ProcessInfo.processInfo.hostName, pid: getpid(),
-                                         ringEndpoint: ringEndpoint, dataset: files.info, publicKey: options.curve?.keys.publicKey,
-                                         heartbeatToken: heartbeatToken)
+        let hello = ControlMessage.Hello(
+            workerID: workerID, host: ProcessInfo.processInfo.hostName, pid: getpid(),
+            ringEndpoint: ringEndpoint, dataset: files.info, publicKey: options.curve?.keys.publicKey,
+            heartbeatToken: heartbeatToken)
         try sendHello(hello)
         // The hello went out on a connection the coordinator accepted: from now on its silence
         // counts, even if it dies before it answers a heartbeat.
@@ -190,8 +193,9 @@ public final class Worker {
             throw TransportError.malformed("the coordinator's setup: \(problem)")
         }
         if session == nil {
-            let ring = ZMQCommunicator(context: context, runID: header.runID, incoming: ringSocket, control: control,
-                                           timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
+            let ring = ZMQCommunicator(
+                context: context, runID: header.runID, incoming: ringSocket, control: control,
+                timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
             session = try Session(runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring)
             channel.runID = header.runID
             heartbeat.runID = header.runID
@@ -201,8 +205,10 @@ public final class Worker {
         }
         let session = try setUpSession()
         if !binary.isEmpty {
-            try session.replica.load(FloatCoding.state(binary, parameterCount: setup.parameterCount, stateCount: setup.stateCount,
-                                                       source: "coordinator"))
+            try session.replica.load(
+                FloatCoding.state(
+                    binary, parameterCount: setup.parameterCount, stateCount: setup.stateCount,
+                    source: "coordinator"))
             completedSteps = setup.nextStep
             snapshot = nil
         } else if completedSteps == setup.nextStep + 1, let snapshot, snapshot.step == setup.nextStep {
@@ -219,16 +225,18 @@ public final class Worker {
             }
             authenticator?.authorized = Set(keys)
         }
-        try session.ring.configure(rank: setup.rank, epoch: header.epoch, endpoints: setup.ringEndpoints,
-                                   keys: options.curve != nil ? setup.ringKeys : nil)
+        try session.ring.configure(
+            rank: setup.rank, epoch: header.epoch, endpoints: setup.ringEndpoints,
+            keys: options.curve != nil ? setup.ringKeys : nil)
         channel.sender = Int32(setup.rank)
         epoch = header.epoch
         lastSequence = header.sequence
         member = true
         let ready = ControlMessage.Ready(completedSteps: completedSteps, parameterHash: hex(session.replica.parameterHash))
         try reply(.ready, ready, to: header)
-        log("\(name)/\(setup.worldSize): ready at epoch \(epoch), step \(completedSteps + 1) (\(setup.configuration.depth) layers, "
-            + "batch norm \(setup.batchNorm.rawValue), \(options.threads) threads, \(VectorUnit.compiled))")
+        log(
+            "\(name)/\(setup.worldSize): ready at epoch \(epoch), step \(completedSteps + 1) (\(setup.configuration.depth) layers, "
+                + "batch norm \(setup.batchNorm.rawValue), \(options.threads) threads, \(VectorUnit.compiled))")
     }
 
     // MARK: steps (E, F)
@@ -259,8 +267,9 @@ public final class Worker {
         let stepStart = monotonicSeconds()
         if let resultSent, resultSent.step == command.step - 1 { session.clock.profile.betweenStepsSeconds += stepStart - resultSent.time }
         do {
-            statistics = try session.replica.step(on: session.data.train, samples: command.samples, globalBatch: command.globalBatch,
-                                                  learningRate: command.learningRate, synchronizer: session.synchronizer)
+            statistics = try session.replica.step(
+                on: session.data.train, samples: command.samples, globalBatch: command.globalBatch,
+                learningRate: command.learningRate, synchronizer: session.synchronizer)
         } catch is Interrupted {
             session.clock.profile = PhaseProfile()
             // Forward already moved the running statistics: back to the step's start.
@@ -269,8 +278,9 @@ public final class Worker {
             return
         }
         completedSteps += 1
-        let result = ControlMessage.Result(statistics: statistics,
-                                           parameterHash: command.reportHash ? hex(session.replica.parameterHash) : nil)
+        let result = ControlMessage.Result(
+            statistics: statistics,
+            parameterHash: command.reportHash ? hex(session.replica.parameterHash) : nil)
         try reply(.result, result, step: command.step, to: received.header)
         let sent = monotonicSeconds()
         resultSent = (command.step, sent)
@@ -331,8 +341,9 @@ public final class Worker {
             return true
         default:
             guard member, header.epoch == epoch, header.sequence > lastSequence else {
-                log("\(name): dropped \(header.kind) of epoch \(header.epoch) sequence \(header.sequence) "
-                    + "(current epoch \(epoch), last sequence \(lastSequence)): stale or repeated")
+                log(
+                    "\(name): dropped \(header.kind) of epoch \(header.epoch) sequence \(header.sequence) "
+                        + "(current epoch \(epoch), last sequence \(lastSequence)): stale or repeated")
                 return false
             }
             lastSequence = header.sequence
@@ -383,8 +394,9 @@ public final class Worker {
         default: return
         }
         faultPlanUsed = true
-        log("\(name): fault plan: \(plan.action) at step \(plan.step) (\(plan.description)), unix time "
-            + String(format: "%.3f", Date().timeIntervalSince1970))
+        log(
+            "\(name): fault plan: \(plan.action) at step \(plan.step) (\(plan.description)), unix time "
+                + String(format: "%.3f", Date().timeIntervalSince1970))
         switch plan.action {
         case .kill: kill(getpid(), SIGKILL)
         case .stop: kill(getpid(), SIGSTOP)

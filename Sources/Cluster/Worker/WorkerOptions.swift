@@ -24,8 +24,10 @@ extension Worker {
         /// Print a phase profile (JSON, on the log) every this many steps; 0: never.
         public var profileEvery = 0
 
-        public init(coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
-                    parentPID: Int32?) {
+        public init(
+            coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
+            parentPID: Int32?
+        ) {
             self.coordinator = coordinator
             self.dataDirectory = dataDirectory
             self.threads = threads
