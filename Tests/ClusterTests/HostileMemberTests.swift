@@ -20,14 +20,7 @@ struct HostileMemberTests {
 
     /// The real dataset's fingerprint, as a worker computes it: the first admitted worker sets
     /// the dataset of the run, so the liar must claim the real one for real workers to join.
-    static let fingerprint: String = {
-        let all = try! CIFAR10.load(directory: realDataDirectory!)
-        var hash = FNV1a64()
-        for set in [all.train, all.test] {
-            for bytes in [set.pixels, set.labels] { bytes.withUnsafeBytes { hash.combineWords($0) } }
-        }
-        return hex(hash.value)
-    }()
+    static let fingerprint = try! DatasetFiles.load(directory: realDataDirectory!).info.fingerprint
 
     /// Runs the coordinator with the liar admitted first and a real worker after the lie.
     func run(lying lie: Lie, json: String) throws -> (status: Int32, reason: Process.TerminationReason, output: String, run: String) {
