@@ -30,14 +30,14 @@ struct ChaosSoakTests {
         var rng = SplitMix64(seed: seed)
         let run = FaultRun(iterations: Self.steps!, depth: depth)
         // Slot 0 runs in its own network namespace when this may make one (root): it can be cut off.
-        let namespace = ipTool != nil ? try NetworkNamespace() : nil
-        defer { namespace?.remove() }
-        if let namespace { run.endpoint = "tcp://\(namespace.hostAddress):\(Int.random(in: 20_000..<60_000))" }
+        let network = ipTool != nil ? try SimulatedHosts(count: 1) : nil
+        defer { network?.remove() }
+        if let network { run.endpoint = "tcp://\(network.gateway):\(Int.random(in: 20_000..<60_000))" }
         func start(slot: Int) throws -> ToolProcess {
-            guard let namespace else { return try run.startWorker() }
+            guard let network else { return try run.startWorker() }
             return slot == 0
-                ? try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
-                : try run.startWorker(["--ring-host", namespace.hostAddress])
+                ? try run.startWorker(["--ring-host", network.hosts[0].address], namespace: network.hosts[0].namespace)
+                : try run.startWorker(["--ring-host", network.gateway])
         }
         let coordinator = try run.startCoordinator(workers: 3, extra: ["--step-timeout", "30"], checkpointEvery: 500)
         var slots = try (0..<3).map { try start(slot: $0) }
@@ -58,7 +58,7 @@ struct ChaosSoakTests {
                 last.recovery = run.events("recovered").compactMap { $0["time"] as? Double }.first { $0 > lastFault }.map { $0 - lastFault }
                 records.append(last)
             }
-            let fault = Fault.allCases.filter { $0 != .cut || namespace != nil }.randomElement(using: &rng)!
+            let fault = Fault.allCases.filter { $0 != .cut || network != nil }.randomElement(using: &rng)!
             let slot = fault == .cut ? 0 : Int.random(in: 0..<3, using: &rng)
             let victim = slots[slot]
             let pid = victim.process.processIdentifier
@@ -67,7 +67,7 @@ struct ChaosSoakTests {
             switch fault {
             case .kill: kill(pid, SIGKILL)
             case .stop: kill(pid, SIGSTOP)
-            case .cut: try namespace!.setLink(up: false)
+            case .cut: try network!.setLink(of: network!.hosts[0], up: false)
             }
             let lost = run.waitUntil(seconds: 120) {
                 run.events("lost").contains { $0["pid"] as? Int == Int(pid) && ($0["time"] as? Double ?? 0) > lastFault }
@@ -75,7 +75,7 @@ struct ChaosSoakTests {
             }
             guard coordinator.process.isRunning else {
                 if fault == .stop { kill(pid, SIGCONT) }
-                if fault == .cut { try namespace!.setLink(up: true) }
+                if fault == .cut { try network!.setLink(of: network!.hosts[0], up: true) }
                 break
             }
             try #require(lost, "\(fault.rawValue) of worker pid \(pid) at step \(step) was not detected: \(run.events.suffix(5))")
@@ -88,7 +88,7 @@ struct ChaosSoakTests {
                 kill(pid, SIGCONT)  // it finds itself removed and joins again
             case .cut:
                 #expect(victim.wait(seconds: 30) == 3, "a cut-off worker exits with status 3: \(victim.output)")
-                try namespace!.setLink(up: true)
+                try network!.setLink(of: network!.hosts[0], up: true)
                 slots[slot] = try start(slot: slot)
             }
         }

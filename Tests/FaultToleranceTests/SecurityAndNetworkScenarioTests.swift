@@ -133,28 +133,29 @@ struct SecurityAndNetworkScenarioTests {
     /// (status 3); with the link restored, a worker started there again joins.
     @Test(.enabled(if: ipTool != nil || requiredByCI, "needs root and iproute2"))
     func workerCutOffByNetworkPartition() throws {
-        let namespace = try NetworkNamespace()
-        defer { namespace.remove() }
+        let network = try SimulatedHosts(count: 1)
+        defer { network.remove() }
+        let host = network.hosts[0]
         let run = FaultRun(iterations: 400)
-        run.endpoint = "tcp://\(namespace.hostAddress):\(Int.random(in: 20_000..<60_000))"
+        run.endpoint = "tcp://\(network.gateway):\(Int.random(in: 20_000..<60_000))"
         try run.startCoordinator(workers: 3)
-        try run.startWorker(["--ring-host", namespace.hostAddress])
-        try run.startWorker(["--ring-host", namespace.hostAddress])
-        let isolated = try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
+        try run.startWorker(["--ring-host", network.gateway])
+        try run.startWorker(["--ring-host", network.gateway])
+        let isolated = try run.startWorker(["--ring-host", host.address], namespace: host.namespace)
         // Longer than the worker's own --timeout (60 s), so that a worker that cannot reach the
         // coordinator has said why before this gives up.
         let joined =
             run.waitUntil(seconds: 90) {
                 run.events("membership").first?["workers"] as? Int == 3 || !isolated.process.isRunning
             } && run.events("membership").first?["workers"] as? Int == 3
-        try #require(joined, "the worker in namespace \(namespace.name) did not join:\n\(isolated.output)\ncoordinator:\n\(run.coordinator!.output)")
-        try namespace.setLink(up: false)
+        try #require(joined, "the worker in namespace \(host.namespace) did not join:\n\(isolated.output)\ncoordinator:\n\(run.coordinator!.output)")
+        try network.setLink(of: host, up: false)
         let cut = Date()
         try #require(run.waitUntil { !run.events("lost").isEmpty }, "\(run.events)")
         let detection = -cut.timeIntervalSinceNow
         #expect(isolated.wait(seconds: 15) == 3, "\(isolated.output)")
-        try namespace.setLink(up: true)
-        try run.startWorker(["--ring-host", namespace.namespaceAddress], namespace: namespace.name)
+        try network.setLink(of: host, up: true)
+        try run.startWorker(["--ring-host", host.address], namespace: host.namespace)
         try run.expectCompletesLikeReference()
         let lostIndex = run.events.firstIndex { $0["event"] as? String == "lost" }!
         #expect(

@@ -15,6 +15,8 @@ public final class SimulatedHosts: @unchecked Sendable {
         public let name: String
         public let namespace: String
         public let address: String
+        /// This host's end of its link on the bridge (in this namespace): down cuts the host off.
+        public let link: String
     }
 
     public let hosts: [Host]
@@ -30,13 +32,15 @@ public final class SimulatedHosts: @unchecked Sendable {
         guard let third = free.randomElement() else { throw SimulatedHostsError("every subnet 10.213.1-250.0/24 is in use") }
         bridge = "rbr\(tag)"
         gateway = "10.213.\(third).1"
-        hosts = (0..<count).map { Host(name: "host\($0)", namespace: "rddp-\(tag)-\($0)", address: "10.213.\(third).\(10 + $0)") }
+        hosts = (0..<count).map {
+            Host(name: "host\($0)", namespace: "rddp-\(tag)-\($0)", address: "10.213.\(third).\(10 + $0)", link: "rv\(tag)\($0)")
+        }
         do {
             try Self.ip("link", "add", bridge, "type", "bridge")
             try Self.ip("addr", "add", "\(gateway)/24", "dev", bridge)
             try Self.ip("link", "set", bridge, "up")
             for (index, host) in hosts.enumerated() {
-                let outside = "rv\(tag)\(index)", inside = "rn\(tag)\(index)"
+                let outside = host.link, inside = "rn\(tag)\(index)"
                 try Self.ip("netns", "add", host.namespace)
                 try Self.ip("link", "add", outside, "type", "veth", "peer", "name", inside)
                 try Self.ip("link", "set", outside, "master", bridge)
@@ -76,6 +80,9 @@ public final class SimulatedHosts: @unchecked Sendable {
         let (executable, line) = command(on: host, arguments)
         return try ToolProcess(line, executable: executable, environment: environment)
     }
+
+    /// Cuts `host` off the network (link down) or reconnects it.
+    public func setLink(of host: Host, up: Bool) throws { try Self.ip("link", "set", host.link, up ? "up" : "down") }
 
     /// The PIDs of every process in `host`'s network namespace.
     public func pids(on host: Host) -> [Int32] {
