@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "CIFARTests", dependencies: ["CIFAR", "TensorCore", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "TensorCore", "Transport"]),
-        .testTarget(name: "FaultToleranceTests", dependencies: ["Training", "TensorCore", "TestSupport", "Transport"]),
+        .testTarget(name: "FaultToleranceTests", dependencies: ["Cluster", "Training", "TensorCore", "TestSupport", "Transport"]),
         .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "FuzzTargets", "Training", "Transport", "TensorCore", "TestSupport"]),
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "Layers", "Models", "CIFAR", "TensorCore", "TestSupport"],

@@ -71,7 +71,10 @@ enum WireTarget {
         if mode & 1 == 1, frame.count >= WireHeader.size {
             let payload = Array(frame[WireHeader.size...])
             withUnsafeBytes(of: UInt64(payload.count).littleEndian) { frame.replaceSubrange(40..<48, with: $0) }
-            withUnsafeBytes(of: wireChecksum(payload).littleEndian) { frame.replaceSubrange(48..<56, with: $0) }
+            let checksum = frame.withUnsafeBytes { bytes in
+                payload.withUnsafeBytes { WireHeader.frameChecksum(headerBytes: UnsafeRawBufferPointer(rebasing: bytes[..<48]), payload: $0) }
+            }
+            withUnsafeBytes(of: checksum.littleEndian) { frame.replaceSubrange(48..<56, with: $0) }
         }
         guard let message = try refusing(TransportError.self, { try WireMessage.decode(frame, from: "fuzz") }) else { return false }
         guard message.encoded() == frame else { throw FuzzFinding("an accepted \(message.header.kind) frame re-encodes differently") }

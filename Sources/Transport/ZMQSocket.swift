@@ -151,30 +151,32 @@ public final class ZMQSocket {
         }
     }
 
-    /// Sends `header` + `payload` as one frame (length and checksum filled in), with one copy.
+    /// Sends a `headerSize`-byte header, written by `writeHeader`, and `payload` as one frame, with
+    /// one copy. (The header's format belongs to the protocol above: Cluster's `WireHeader`.)
     /// Waits for room at most `timeout` seconds, in slices, calling `whileWaiting` between them
     /// (which may throw to abandon the send).
     public func send(
-        _ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String,
-        whileWaiting: () throws -> Void = {}
+        headerSize: Int, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String,
+        whileWaiting: () throws -> Void = {}, writeHeader: (UnsafeMutableRawBufferPointer) -> Void
     ) throws {
         let socket = try live()
-        var header = header
-        if faults != nil {
-            var frame = WireMessage(header, payload: Array(payload)).encoded()
-            let copies = faults!.apply(to: &frame)
+        if let faults {
+            var frame = [UInt8](repeating: 0, count: headerSize + payload.count)
+            frame.withUnsafeMutableBytes { frame in
+                writeHeader(UnsafeMutableRawBufferPointer(rebasing: frame[..<headerSize]))
+                if payload.count > 0 { (frame.baseAddress! + headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+            }
+            let copies = faults.apply(to: &frame)
             for _ in 0..<copies { try sendNow([frame], timeout: timeout, to: peer) }
             return
         }
-        header.payloadLength = UInt64(payload.count)
-        header.checksum = wireChecksum(payload)
         var message = zmq_msg_t()
-        guard zmq_msg_init_size(&message, WireHeader.size + payload.count) == 0 else {
+        guard zmq_msg_init_size(&message, headerSize + payload.count) == 0 else {
             throw TransportError.zmq("zmq_msg_init_size", lastError())
         }
-        let frame = UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: WireHeader.size + payload.count)
-        header.write(to: frame)
-        if payload.count > 0 { (frame.baseAddress! + WireHeader.size).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        let frame = UnsafeMutableRawBufferPointer(start: zmq_msg_data(&message), count: headerSize + payload.count)
+        writeHeader(UnsafeMutableRawBufferPointer(rebasing: frame[..<headerSize]))
+        if payload.count > 0 { (frame.baseAddress! + headerSize).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
         let deadline = monotonicSeconds() + timeout
         while true {
             let slice = max(0, min(deadline - monotonicSeconds(), 0.1))

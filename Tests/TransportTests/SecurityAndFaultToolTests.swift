@@ -11,15 +11,16 @@ struct FaultInjectorTests {
         }
     }
 
-    /// The same seed gives the same faults, in the proportions asked for; damaged frames fail
-    /// to decode, so the receiver drops them.
-    @Test func isDeterministicAndDamagesDetectably() throws {
+    /// The same seed gives the same faults, in the proportions asked for. (That a damaged frame
+    /// fails to decode, so the receiver drops it, is WireMessageTests' part.)
+    @Test func isDeterministicInTheProportionsAskedFor() throws {
         func outcomes(_ seed: UInt64) -> [Int] {
             let injector = FaultInjector(seed: seed, rates: [.drop: 0.1, .duplicate: 0.1, .truncate: 0.1, .corrupt: 0.1])
+            let original = (0..<120).map { UInt8(truncatingIfNeeded: $0 &* 37) }
             return (0..<2000).map { _ in
-                var frame = WireMessage(WireHeader(kind: .step, runID: 1, sender: 0), payload: Array(repeating: 7, count: 64)).encoded()
+                var frame = original
                 let copies = injector.apply(to: &frame)
-                let intact = (try? WireMessage.decode(frame, from: "test")) != nil
+                let intact = frame == original
                 return copies * 2 + (intact ? 1 : 0)
             }
         }

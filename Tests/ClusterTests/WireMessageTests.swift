@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Testing
 import Transport
@@ -39,6 +40,19 @@ import Transport
         var huge = good
         for i in 40..<48 { huge[i] = 0xFF }  // payload length 2^64-1
         rejects(huge, mentioning: "declares")
+    }
+
+    /// Every frame the fault injector truncates or corrupts fails to decode, so a receiver drops it.
+    @Test func injectedDamageNeverDecodes() {
+        let injector = FaultInjector(seed: 3, rates: [.truncate: 0.5, .corrupt: 0.5])
+        let good = sample(payload: Array(repeating: 7, count: 64)).encoded()
+        for _ in 0..<500 {
+            var frame = good
+            _ = injector.apply(to: &frame)
+            #expect(frame != good)
+            #expect((try? WireMessage.decode(frame, from: "test")) == nil)
+        }
+        #expect(injector.injected[.truncate, default: 0] + injector.injected[.corrupt, default: 0] == 500)
     }
 
     /// Random bytes and random mutations of a valid frame: the decoder must never crash, and any

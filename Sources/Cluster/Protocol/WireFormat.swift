@@ -1,4 +1,5 @@
 import Foundation
+import Transport
 
 /// What a message is. Unknown values are rejected by the decoder.
 public enum MessageKind: UInt16, Sendable, CaseIterable {
@@ -12,10 +13,10 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
 /// The fixed 56-byte header in front of every message, little-endian:
 ///
 ///     magic u32 "RDDP" | version u16 | kind u16 | run id u64 | membership epoch u32 | sequence u32 |
-///     step u64 | sender rank i32 | reserved u32 | payload length u64 | payload checksum u64
+///     step u64 | sender rank i32 | reserved u32 | payload length u64 | frame checksum u64 (over the payload and header bytes 0-47)
 public struct WireHeader: Sendable, Equatable {
     public static let magic: UInt32 = 0x5044_4452
-    public static let version: UInt16 = 3
+    public static let version: UInt16 = 4
     public static let size = 56
     /// No legitimate payload is larger (a ResNet-110 state is about 21 MB).
     public static let maxPayload: UInt64 = 128 << 20
@@ -48,7 +49,7 @@ public struct WireMessage: Sendable, Equatable {
         self.header = header
         self.payload = payload
         self.header.payloadLength = UInt64(payload.count)
-        self.header.checksum = wireChecksum(payload)
+        self.header.checksum = payload.withUnsafeBytes { self.header.frameChecksum(payload: $0) }
     }
 
     public func encoded() -> [UInt8] {
@@ -80,6 +81,20 @@ extension WireHeader {
         put(WireHeader.magic); put(WireHeader.version); put(kind.rawValue); put(runID)
         put(epoch); put(sequence); put(step); put(sender); put(UInt32(0))
         put(payloadLength); put(checksum)
+    }
+
+    /// The checksum field's value: it covers the payload and every header byte before the field
+    /// (48), so a frame damaged anywhere fails it. Set `payloadLength` first.
+    public func frameChecksum(payload: UnsafeRawBufferPointer) -> UInt64 {
+        withUnsafeTemporaryAllocation(byteCount: WireHeader.size, alignment: 8) { bytes in
+            write(to: bytes)
+            return Self.frameChecksum(headerBytes: UnsafeRawBufferPointer(rebasing: bytes[..<48]), payload: payload)
+        }
+    }
+
+    /// The same from the encoded header bytes 0..<48.
+    public static func frameChecksum(headerBytes: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> UInt64 {
+        wireChecksum(payload) ^ (wireChecksum(headerBytes) &* 0x9E37_79B9_7F4A_7C15)  // odd factor: a bijection
     }
 
     /// Decodes and validates a frame in place; the payload view is valid as long as `frame`.
@@ -116,35 +131,11 @@ extension WireHeader {
                     + "but carries \(frame.count - WireHeader.size)")
         }
         let payload = UnsafeRawBufferPointer(rebasing: frame[WireHeader.size...])
-        guard wireChecksum(payload) == header.checksum else {
+        guard WireHeader.frameChecksum(headerBytes: UnsafeRawBufferPointer(rebasing: frame[..<48]), payload: payload) == header.checksum else {
             throw TransportError.malformed("\(kind) from \(source) fails its checksum (corrupted in transit?)")
         }
         return (header, payload)
     }
-}
-
-/// A fast 64-bit checksum (corruption detection, not security): four independent lanes over
-/// 32-byte blocks, so it runs at several GB/s.
-public func wireChecksum(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { wireChecksum($0) } }
-
-public func wireChecksum(_ raw: UnsafeRawBufferPointer) -> UInt64 {
-    @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
-        let x = h ^ (w &* 0xBF58_476D_1CE4_E5B9)
-        return (x << 29 | x >> 35) &* 0x94D0_49BB_1331_11EB
-    }
-    var h0: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count), h1 = h0 &+ 1, h2 = h0 &+ 2, h3 = h0 &+ 3
-    let blocks = raw.count / 32
-    for i in 0..<blocks {
-        let o = i * 32
-        h0 = mix(h0, raw.loadUnaligned(fromByteOffset: o, as: UInt64.self))
-        h1 = mix(h1, raw.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self))
-        h2 = mix(h2, raw.loadUnaligned(fromByteOffset: o + 16, as: UInt64.self))
-        h3 = mix(h3, raw.loadUnaligned(fromByteOffset: o + 24, as: UInt64.self))
-    }
-    var h = mix(mix(mix(h0, h1), h2), h3)
-    for i in (blocks * 32)..<raw.count { h = (h ^ UInt64(raw[i])) &* 0x0000_0100_0000_01B3 }
-    h ^= h >> 31
-    return h &* 0xD6E8_FEB8_6659_FD93
 }
 
 /// Control payloads: a JSON document plus an optional binary blob:
@@ -170,6 +161,21 @@ public enum ControlPayload {
             return (value, Array(payload[(4 + length)...]))
         } catch {
             throw TransportError.malformed("undecodable \(T.self) from \(source): \(error)")
+        }
+    }
+}
+
+extension ZMQSocket {
+    /// Sends `header` + `payload` as one frame (length and checksum filled in), with one copy.
+    public func send(
+        _ header: WireHeader, payload: UnsafeRawBufferPointer, timeout: Double, to peer: String,
+        whileWaiting: () throws -> Void = {}
+    ) throws {
+        var header = header
+        header.payloadLength = UInt64(payload.count)
+        header.checksum = header.frameChecksum(payload: payload)
+        try send(headerSize: WireHeader.size, payload: payload, timeout: timeout, to: peer, whileWaiting: whileWaiting) {
+            header.write(to: $0)
         }
     }
 }
