@@ -1,15 +1,13 @@
 import TensorCore
 
-/// The paper's CIFAR building block: conv-BN-ReLU-conv-BN, plus the shortcut, then ReLU.
+/// The paper's CIFAR building block: two conv+BN units (ReLU after the first), plus the shortcut, then ReLU.
 /// With `residual == false` it is the plain block (no shortcut) used for the plain nets.
 /// When the block halves the resolution and doubles the channels, the shortcut is option A:
 /// stride-2 subsampling with zero-padded channels, no parameters.
 public final class ResidualBlock: Layer {
     public let residual: Bool
-    public let first: Convolution
-    public let firstNorm: BatchNorm
-    public let second: Convolution
-    public let secondNorm: BatchNorm
+    public let first: ConvolutionNorm
+    public let second: ConvolutionNorm
     private let pool: ComputePool
     private let buffers: TensorArena
 
@@ -25,17 +23,19 @@ public final class ResidualBlock: Layer {
         self.residual = residual
         self.pool = pool
         buffers = store.gradientBuffers
-        first = Convolution("\(name).conv1", inChannels: inChannels, outChannels: outChannels, stride: stride, store: store, pool: pool)
-        firstNorm = BatchNorm("\(name).bn1", channels: outChannels, fusedReLU: true, store: store, pool: pool)
-        second = Convolution("\(name).conv2", inChannels: outChannels, outChannels: outChannels, stride: 1, store: store, pool: pool)
-        secondNorm = BatchNorm("\(name).bn2", channels: outChannels, fusedReLU: !residual, store: store, pool: pool)
+        first = ConvolutionNorm(
+            convolution: "\(name).conv1", norm: "\(name).bn1", inChannels: inChannels, outChannels: outChannels,
+            stride: stride, fusedReLU: true, store: store, pool: pool)
+        second = ConvolutionNorm(
+            convolution: "\(name).conv2", norm: "\(name).bn2", inChannels: outChannels, outChannels: outChannels,
+            stride: 1, fusedReLU: !residual, store: store, pool: pool)
     }
 
     public func forward(_ x: Tensor, mode: Mode) throws -> Tensor {
-        let h = try first.forward(x, mode: mode, norm: firstNorm)
-        if identityShortcut || !residual { return try second.forward(h, mode: mode, norm: secondNorm, shortcut: residual ? x : nil) }
+        let h = try first.forward(x, mode: mode)
+        if identityShortcut || !residual { return try second.forward(h, mode: mode, shortcut: residual ? x : nil) }
         // Option A (downsampling) shortcut: its add and ReLU keep a pass of their own.
-        let branch = try second.forward(h, mode: mode, norm: secondNorm)
+        let branch = try second.forward(h, mode: mode)
         let y = Tensor.reusing(output, shape: branch.shape)
         pool.measure("shortcut add + relu forward", bytes: 4 * Double(branch.count * 3)) {
             OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
@@ -46,7 +46,7 @@ public final class ResidualBlock: Layer {
 
     /// The batch norm that produces this block's output (its ReLU and shortcut add inside), or nil
     /// when the option-A shortcut's add has a pass of its own.
-    public var outputNorm: BatchNorm? { identityShortcut || !residual ? secondNorm : nil }
+    public var outputNorm: BatchNorm? { identityShortcut || !residual ? second.norm : nil }
 
     /// The input gradient comes straight from the first convolution's stride-1 kernel (no
     /// option-A pass after it): it can sum for the batch norm before the block (`backward(_:summingFor:)`).
@@ -85,15 +85,15 @@ public final class ResidualBlock: Layer {
     /// writes the shortcut's gradient into `shortcutGradient` and the first convolution adds it.
     /// The second convolution always writes the first batch norm's sums.
     private func backwardThroughBranch(_ dy: Tensor, shortcutGradient: Tensor? = nil, summingFor norm: BatchNorm? = nil) throws -> Tensor {
-        let d1 = try secondNorm.backward(dy, shortcutGradient: shortcutGradient)
-        let d2 = try second.backward(d1, adding: nil, summingFor: firstNorm)
+        let d1 = try second.norm.backward(dy, shortcutGradient: shortcutGradient)
+        let d2 = try second.convolution.backward(d1, adding: nil, summingFor: first.norm)
         buffers.give(d1)
-        let d3 = try firstNorm.backward(d2)
+        let d3 = try first.norm.backward(d2)
         buffers.give(d2)
-        let dx = try first.backward(d3, adding: shortcutGradient, summingFor: norm)
+        let dx = try first.convolution.backward(d3, adding: shortcutGradient, summingFor: norm)
         buffers.give(d3)
         return dx
     }
 
-    public var batchNorms: [BatchNorm] { [firstNorm, secondNorm] }
+    public var batchNorms: [BatchNorm] { [first.norm, second.norm] }
 }

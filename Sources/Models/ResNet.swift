@@ -6,48 +6,71 @@ import TensorCore
 public final class ResNet {
     public let architecture: Architecture
     public let store: ParameterStore
-    public let body: Sequential
+    /// conv1 + bn1 (and ReLU) on the image.
+    public let stem: ConvolutionNorm
+    public let blocks: [ResidualBlock]
+    public let pool = GlobalAveragePool()
+    public let classifier: Linear
 
     public init(_ architecture: Architecture, seed: UInt64, pool: ComputePool) {
         self.architecture = architecture
         let store = ParameterStore()
-        var layers: [any Layer] = [
-            Convolution("conv1", inChannels: 3, outChannels: 16, stride: 1, computesInputGradient: false, store: store, pool: pool),
-            BatchNorm("bn1", channels: 16, fusedReLU: true, store: store, pool: pool),
-        ]
+        // Reserved in forward order (conv1, bn1, the blocks, fc): the parameter layout and the
+        // initialization follow it.
+        stem = ConvolutionNorm(
+            convolution: "conv1", norm: "bn1", inChannels: 3, outChannels: 16, stride: 1, fusedReLU: true,
+            computesInputGradient: false, store: store, pool: pool)
+        var blocks: [ResidualBlock] = []
         var channels = 16
         for (stage, width) in Architecture.stageChannels.enumerated() {
             for block in 0..<architecture.blocksPerStage {
-                let stride = Architecture.stride(stage: stage, block: block)
-                layers.append(
+                blocks.append(
                     ResidualBlock(
                         "layer\(stage + 1).\(block)", inChannels: channels, outChannels: width,
-                        stride: stride, residual: architecture.residual, store: store, pool: pool))
+                        stride: Architecture.stride(stage: stage, block: block), residual: architecture.residual,
+                        store: store, pool: pool))
                 channels = width
             }
         }
-        layers.append(GlobalAveragePool())
-        layers.append(Linear("fc", inFeatures: channels, outFeatures: Architecture.classes, store: store))
+        self.blocks = blocks
+        classifier = Linear("fc", inFeatures: channels, outFeatures: Architecture.classes, store: store)
         store.finalize(seed: seed)
         self.store = store
-        body = Sequential(layers, gradientBuffers: store.gradientBuffers)
     }
 
-    public func forward(_ images: Tensor, mode: Mode) throws -> Tensor { try body.forward(images, mode: mode) }
+    public func forward(_ images: Tensor, mode: Mode) throws -> Tensor {
+        var x = try stem.forward(images, mode: mode)
+        for block in blocks { x = try block.forward(x, mode: mode) }
+        return try classifier.forward(try pool.forward(x, mode: mode), mode: mode)
+    }
 
     /// Adds the parameter gradients for d(loss)/d(logits) to `store.gradientAccumulators`.
+    /// A block whose first convolution produces the gradient of the batch norm before it (the
+    /// stem's, or the previous block's output norm) writes that batch norm's sums too. Each
+    /// gradient goes back to the arena once the next one exists.
     public func backward(_ logitsGradient: Tensor) throws {
-        store.gradientBuffers.give(try body.backward(logitsGradient))
+        let buffers = store.gradientBuffers
+        var gradient = logitsGradient
+        func advance(_ next: Tensor) {
+            if next.storage !== gradient.storage { buffers.give(gradient) }
+            gradient = next
+        }
+        advance(try classifier.backward(gradient))
+        advance(try pool.backward(gradient))
+        for (i, block) in blocks.enumerated().reversed() {
+            let normBefore = i == 0 ? stem.norm : blocks[i - 1].outputNorm
+            if block.sumsInputGradient, let normBefore {
+                advance(try block.backward(gradient, summingFor: normBefore))
+            } else {
+                advance(try block.backward(gradient))
+            }
+        }
+        advance(try stem.backward(gradient))
+        buffers.give(gradient)
     }
 
     /// Every batch-norm layer, in forward order.
-    public var batchNorms: [BatchNorm] {
-        body.layers.flatMap { layer -> [BatchNorm] in
-            if let norm = layer as? BatchNorm { return [norm] }
-            if let block = layer as? ResidualBlock { return block.batchNorms }
-            return []
-        }
-    }
+    public var batchNorms: [BatchNorm] { [stem.norm] + blocks.flatMap(\.batchNorms) }
 
     /// Synchronized batch norm: every batch-norm layer reduces its statistics with `reducer`.
     public func synchronizeBatchNorm(with reducer: (any StatisticsReducer)?) {

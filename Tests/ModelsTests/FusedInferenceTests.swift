@@ -23,19 +23,20 @@ import Testing
         }
         let fused = try model.forward(images, mode: .inference).toArray()
 
-        var x = images
-        for layer in model.body.layers {
-            guard let block = layer as? ResidualBlock else {
-                x = try layer.forward(x, mode: .inference)
-                continue
-            }
-            let h = try block.firstNorm.forward(try block.first.forward(x, mode: .inference), mode: .inference)
-            let branch = try block.secondNorm.forward(try block.second.forward(h, mode: .inference), mode: .inference)
+        // The same net layer by layer, each convolution and batch norm on its own.
+        func unfused(_ unit: ConvolutionNorm, _ x: Tensor) throws -> Tensor {
+            try unit.norm.forward(try unit.convolution.forward(x, mode: .inference), mode: .inference)
+        }
+        var x = try unfused(model.stem, images)
+        for block in model.blocks {
+            let h = try unfused(block.first, x)
+            let branch = try unfused(block.second, h)
             guard block.residual else { x = branch; continue }
             let y = Tensor(shape: branch.shape)
             OptionAShortcut.addThenReLU(branch: branch, shortcut: x, into: y, pool: pool)
             x = y
         }
+        x = try model.classifier.forward(try model.pool.forward(x, mode: .inference), mode: .inference)
         #expect(fused == x.toArray())
         #expect(fused.allSatisfy { $0.isFinite })
     }
