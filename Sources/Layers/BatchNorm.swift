@@ -117,17 +117,7 @@ public final class BatchNorm: Layer {
         let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
         var a = [Float](repeating: 0, count: channels), b = a  // y = a * x + b
         if mode == .training && !statisticsComputed {
-            // What the convolution before would have handed over (`Conv3x3.forward(statistics:)`).
-            let io = UncheckedSendable((UnsafePointer(x.pointer), sums.reserve(batch: d.n)))
-            let channels = self.channels
-            pool.forEach(d.n) { n in
-                let (xp, target) = io.value
-                let imageSums = target + n * 2 * channels
-                imageSums.update(repeating: 0, count: 2 * channels)
-                for row in 0..<d.h {
-                    Conv3x3.addRowStatistics(xp + (n * d.h + row) * d.w * d.c, pixels: d.w, channels: d.c, into: imageSums)
-                }
-            }
+            BatchNormKernels.imageStatistics(of: x, into: sums.reserve(batch: d.n), pool: pool)
         }
         if mode == .training {
             var totals = sums.totals(batch: d.n, scale: FixedPoint.statisticsScale)
@@ -171,65 +161,15 @@ public final class BatchNorm: Layer {
     }
 
     private func applyAffine(x: Tensor, y: Tensor, a: [Float], b: [Float], shortcut: Tensor?, training: Bool) {
-        let d = x.nhwc
-        let pixels = d.h * d.w, relu = fusedReLU || shortcut != nil
+        let relu = fusedReLU || shortcut != nil
         let keepsMask = relu && training
         if keepsMask && zeroedCapacity < x.count / 16 {
             zeroed.deallocate()
             zeroed = .allocate(capacity: x.count / 16)
             zeroedCapacity = x.count / 16
         }
-        let io = UncheckedSendable((UnsafePointer(x.pointer), y.pointer, shortcut.map { UnsafePointer($0.pointer) }, keepsMask ? zeroed : nil))
-        let channels = self.channels
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                let coefficients = UncheckedSendable((a.baseAddress!, b.baseAddress!))
-                pool.forEach(d.n) { n in
-                    let (xp, yp, sp, mp) = io.value
-                    let (ap, bp) = coefficients.value
-                    let start = n * pixels * channels
-                    // One call per variant, so that each loop compiles without branches inside.
-                    switch (sp, mp) {
-                    case let (sp?, mp?):
-                        Self.affineImage(xp, yp, shortcut: sp, zeroed: mp, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
-                    case let (sp?, nil):
-                        Self.affineImage(xp, yp, shortcut: sp, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
-                    case let (nil, mp?):
-                        Self.affineImage(xp, yp, shortcut: nil, zeroed: mp, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
-                    case (nil, nil):
-                        if relu {
-                            Self.affineImage(xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: true)
-                        } else {
-                            Self.affineImage(
-                                xp, yp, shortcut: nil, zeroed: nil, ap, bp, start: start, pixels: pixels, channels: channels, relu: false)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `y = [relu](a * x + b [+ shortcut])` over one image, pixel after pixel: the tensors stream
-    /// through memory in order (a channel-block-major loop strides by whole pixels).
-    @inline(__always)
-    private static func affineImage(
-        _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>,
-        shortcut sp: UnsafePointer<Float>?, zeroed mp: UnsafeMutablePointer<UInt16>?,
-        _ ap: UnsafePointer<Float>, _ bp: UnsafePointer<Float>,
-        start: Int, pixels: Int, channels: Int, relu: Bool
-    ) {
-        var offset = start
-        for _ in 0..<pixels {
-            for block in stride(from: 0, to: channels, by: 16) {
-                let o = offset + block
-                var v = load16(xp + o) * load16(ap + block) + load16(bp + block)
-                if let sp { v += load16(sp + o) }
-                if relu { v = pointwiseMax(v, .zero) }
-                if let mp { mp[o / 16] = zeroedBits16(v) }
-                store16(v, yp + o)
-            }
-            offset += channels
-        }
+        BatchNormKernels.normalize(
+            x, into: y, scale: a, shift: b, shortcut: shortcut, zeroed: keepsMask ? zeroed : nil, relu: relu, pool: pool)
     }
 
     /// Read twice (once when the sums came with dy): dy and x as Floats, the ReLU mask as bits;
@@ -242,30 +182,15 @@ public final class BatchNorm: Layer {
         guard let x = input, output != nil else { preconditionFailure("backward without a training forward") }
         let d = x.nhwc
         let relu = fusedReLU || addedShortcut
-        let (xp, zp, gp) = (UnsafePointer(x.pointer), UnsafePointer(zeroed), UnsafePointer(dy.pointer))
         // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel,
         // unless the convolution that produced dy wrote them (`prepareGradientSums`).
         if !sumsComputed {
-            let target = gradientSumsTarget(x)
-            let channels = self.channels, rowLength = d.w * d.c
-            pool.forEach(d.n) { n in
-                let imageSums = target.sums + n * 2 * channels
-                imageSums.update(repeating: 0, count: 2 * channels)
-                for row in 0..<d.h {
-                    let offset = (n * d.h + row) * rowLength
-                    target.addRow(gp + offset, offset: offset, pixels: d.w, channels: d.c, into: imageSums)
-                }
-            }
+            BatchNormKernels.gradientSums(of: dy, into: gradientSumsTarget(x), pool: pool)
         }
         // Parameter gradients per image, in fixed point: dbeta = sum dz, dgamma = istd * sum dz (x - mu).
-        let dGamma = store.accumulator(scale), dBeta = store.accumulator(shift)
-        for n in 0..<d.n {
-            let s = sums.first(n), q = sums.second(n)
-            for ch in 0..<channels {
-                dBeta[ch] &+= FixedPoint.encode(s[ch], scale: FixedPoint.gradientScale)
-                dGamma[ch] &+= FixedPoint.encode(q[ch] * Double(inverseStd[ch]), scale: FixedPoint.gradientScale)
-            }
-        }
+        BatchNormKernels.addParameterGradients(
+            from: sums, images: d.n, inverseStd: inverseStd,
+            scaleGradient: store.accumulator(scale), shiftGradient: store.accumulator(shift))
         // Backward sums are as small as gradients: gradient scale.
         var totals = sums.totals(batch: d.n, scale: FixedPoint.gradientScale)
         try reducer?.allReduce(&totals)
@@ -283,52 +208,9 @@ public final class BatchNorm: Layer {
             e[ch] = c[ch] * mean[ch] - k[ch] * sumDz / m
         }
         let dx = store.gradientBuffers.take(shape: x.shape)
-        let pixels = d.h * d.w
-        let out = UncheckedSendable((dx.pointer, shortcutGradient?.pointer))
-        let coefficients = UncheckedSendable((k, c, e))
-        pool.forEach(d.n) { n in
-            let (k, c, e) = coefficients.value
-            k.withUnsafeBufferPointer { kp in
-                c.withUnsafeBufferPointer { cp in
-                    e.withUnsafeBufferPointer { ep in
-                        let (dxp, masked) = out.value
-                        let start = n * pixels * d.c
-                        let (kb, cb, eb) = (kp.baseAddress!, cp.baseAddress!, ep.baseAddress!)
-                        switch (relu, masked) {
-                        case let (true, masked?):
-                            Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: masked, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
-                        case (true, nil):
-                            Self.inputGradientImage(gp, xp, zeroed: zp, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
-                        case (false, _):
-                            Self.inputGradientImage(gp, xp, zeroed: nil, dxp, masked: nil, kb, cb, eb, start: start, pixels: pixels, channels: d.c)
-                        }
-                    }
-                }
-            }
-        }
+        BatchNormKernels.inputGradient(
+            dy, input: x, zeroed: relu ? UnsafePointer(zeroed) : nil, into: dx, masked: shortcutGradient,
+            k: k, c: c, e: e, pool: pool)
         return dx
-    }
-
-    /// `dx = k * dz - c * x + e` over one image, pixel after pixel, with `dz` = dy masked by the
-    /// ReLU's bits (and written to `masked`, the shortcut's gradient).
-    @inline(__always)
-    private static func inputGradientImage(
-        _ gp: UnsafePointer<Float>, _ xp: UnsafePointer<Float>,
-        zeroed zp: UnsafePointer<UInt16>?, _ dxp: UnsafeMutablePointer<Float>,
-        masked: UnsafeMutablePointer<Float>?,
-        _ kp: UnsafePointer<Float>, _ cp: UnsafePointer<Float>, _ ep: UnsafePointer<Float>,
-        start: Int, pixels: Int, channels: Int
-    ) {
-        var offset = start
-        for _ in 0..<pixels {
-            for block in stride(from: 0, to: channels, by: 16) {
-                let o = offset + block
-                var dz = load16(gp + o)
-                if let zp { dz = zeroingLanes16(dz, bits: zp[o / 16]) }
-                store16(load16(kp + block) * dz - load16(cp + block) * load16(xp + o) + load16(ep + block), dxp + o)
-                if let masked { store16(dz, masked + o) }
-            }
-            offset += channels
-        }
     }
 }

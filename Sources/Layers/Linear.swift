@@ -23,14 +23,8 @@ public final class Linear: Layer {
         let n = x.shape[0]
         precondition(x.shape == [n, inFeatures], "linear expects [N, \(inFeatures)], got \(x.shape)")
         let y = Tensor.reusing(output, shape: [n, outFeatures])
-        let w = store.pointer(weight), b = store.pointer(bias)
-        for i in 0..<n {
-            for o in 0..<outFeatures {
-                var sum = b[o]
-                for k in 0..<inFeatures { sum += x.pointer[i * inFeatures + k] * w[o * inFeatures + k] }
-                y.pointer[i * outFeatures + o] = sum
-            }
-        }
+        DenseKernels.linear(
+            x, weights: store.pointer(weight), bias: store.pointer(bias), into: y, inFeatures: inFeatures, outFeatures: outFeatures)
         input = mode == .training ? x : nil
         output = y
         return y
@@ -38,21 +32,11 @@ public final class Linear: Layer {
 
     public func backward(_ dy: Tensor) throws -> Tensor {
         guard let x = input else { preconditionFailure("backward without a training forward") }
-        let n = x.shape[0]
-        let w = store.pointer(weight), dw = store.accumulator(weight), db = store.accumulator(bias)
-        let scale = FixedPoint.gradientScale
         let dx = Tensor.reusing(inputGradient, shape: x.shape)
-        dx.fill(0)
-        for i in 0..<n {
-            for o in 0..<outFeatures {
-                let g = dy.pointer[i * outFeatures + o]
-                db[o] &+= FixedPoint.encode(Double(g), scale: scale)
-                for k in 0..<inFeatures {
-                    dw[o * inFeatures + k] &+= FixedPoint.encode(Double(g * x.pointer[i * inFeatures + k]), scale: scale)
-                    dx.pointer[i * inFeatures + k] += g * w[o * inFeatures + k]
-                }
-            }
-        }
+        DenseKernels.linearBackward(
+            dy, input: x, weights: store.pointer(weight), into: dx,
+            weightGradient: store.accumulator(weight), biasGradient: store.accumulator(bias),
+            inFeatures: inFeatures, outFeatures: outFeatures)
         inputGradient = dx
         return dx
     }

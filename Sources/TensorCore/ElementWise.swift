@@ -1,5 +1,3 @@
-import TensorCore
-
 /// Memory-bound element-wise passes, vectorized and split over images.
 public enum ElementWise {
     /// dz = dy where y > 0, else 0.

@@ -1,28 +1,26 @@
-import TensorCore
-
 /// Two per-channel sums of every image of an NHWC batch, `sum f` and `sum g`, in Double, written
 /// by `Conv3x3.addRowStatistics` or `Conv3x3GradientSums.addRow` (each row in Float, the rows in
 /// Double); the per-image results are then combined exactly in fixed point, so nothing depends
 /// on how images are split over threads or workers.
-struct ChannelSums {
-    let channels: Int
-    private(set) var perImage: UnsafeMutablePointer<Double>  // [image][2][channels]
+public struct ChannelSums {
+    public let channels: Int
+    public private(set) var perImage: UnsafeMutablePointer<Double>  // [image][2][channels]
     private var capacity = 0
 
-    init(channels: Int) {
+    public init(channels: Int) {
         precondition(channels % 16 == 0, "channels must be a multiple of 16")
         self.channels = channels
         perImage = .allocate(capacity: 1)
     }
 
-    func deallocate() { perImage.deallocate() }
+    public func deallocate() { perImage.deallocate() }
 
     /// `first(image) [c]` and `second(image) [c]` once written.
-    func first(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + image * 2 * channels }
-    func second(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + (image * 2 + 1) * channels }
+    public func first(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + image * 2 * channels }
+    public func second(_ image: Int) -> UnsafeMutablePointer<Double> { perImage + (image * 2 + 1) * channels }
 
     /// The per-image buffer for `batch` images.
-    mutating func reserve(batch: Int) -> UnsafeMutablePointer<Double> {
+    public mutating func reserve(batch: Int) -> UnsafeMutablePointer<Double> {
         if capacity < batch {
             perImage.deallocate()
             perImage = .allocate(capacity: batch * 2 * channels)
@@ -33,7 +31,7 @@ struct ChannelSums {
 
     /// Batch totals as wide fixed point at `scale` (see `FixedPoint.encodeWide`):
     /// `[hi, lo]` for each channel of f, then of g, then the image count. Decode with `decodeTotals`.
-    func totals(batch: Int, scale: Double) -> [Int64] {
+    public func totals(batch: Int, scale: Double) -> [Int64] {
         var totals = [Int64](repeating: 0, count: 4 * channels + 1)
         for n in 0..<batch {
             let s = first(n), q = second(n)
@@ -50,14 +48,8 @@ struct ChannelSums {
     }
 
     /// (sum f per channel, sum g per channel, images) from (possibly all-reduced) `totals`.
-    func decodeTotals(_ totals: [Int64], scale: Double) -> (first: [Double], second: [Double], images: Int) {
+    public func decodeTotals(_ totals: [Int64], scale: Double) -> (first: [Double], second: [Double], images: Int) {
         let value = { (v: Int) in FixedPoint.decodeWide(hi: totals[2 * v], lo: totals[2 * v + 1], scale: scale) }
         return ((0..<channels).map(value), (channels..<(2 * channels)).map(value), Int(totals[4 * channels]))
     }
-}
-
-/// Sums batch-norm statistics over the replicas of a distributed run (synchronized batch norm).
-/// Values are fixed-point integers, so the sum is exact and the same on every replica.
-public protocol StatisticsReducer: AnyObject {
-    func allReduce(_ values: inout [Int64]) throws
 }
