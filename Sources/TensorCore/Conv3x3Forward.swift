@@ -42,6 +42,10 @@ public enum Conv3x3 {
     ///
     /// With `gradientSums` (backward-data feeding a batch norm's backward), the sums that batch
     /// norm's backward needs are taken from each finished row the same way (see `Conv3x3GradientSums`).
+    ///
+    /// Longer than the house limit of 80 lines on purpose: each tile shape's row loop is unrolled
+    /// in this one body, inside the one parallel closure, so that every variant compiles to
+    /// straight-line code with its pointers and counts hoisted (deliberate kernel unrolling).
     public static func forward(
         input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
         shape s: Conv3x3Shape, epilogue: Conv3x3Epilogue? = nil, statistics: UnsafeMutablePointer<Double>? = nil,

@@ -12,40 +12,49 @@ struct PreparedRun {
     let lock: RunDirectoryLock
 }
 
+/// The defaults `--help` prints: those of `TrainingConfiguration`, the one place they are defined.
+private let defaults = TrainingConfiguration()
+
 /// The flags that define a run, shared by `train` and `coordinator`. Optional so that a resumed
-/// run can tell which were given; the help text states each default.
+/// run can tell which were given; the help text states each default, read from `defaults`.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Network depth, 6n+2: 20, 32, 44, 56, 110 in the paper. (default: 20)")
+    @Option(help: "Network depth, 6n+2: 20, 32, 44, 56, 110 in the paper. (default: \(defaults.depth))")
     var depth: Int?
     @Flag(help: "Train the plain net of the same depth (no shortcuts).")
     var plain = false
     @Option(name: .customLong("out"), help: ArgumentHelp("Run directory. (default: runs/<model>-seed<seed>)", valueName: "run-dir"))
     var out: String?
-    @Option(help: "Training steps. (default: 64000)")
+    @Option(help: "Training steps. (default: \(defaults.iterations))")
     var iterations: Int?
-    @Option(help: "Images per step. (default: 128)")
+    @Option(help: "Images per step. (default: \(defaults.batchSize))")
     var batchSize: Int?
-    @Option(name: .customLong("lr"), help: "Initial learning rate. (default: 0.1)")
+    @Option(name: .customLong("lr"), help: "Initial learning rate. (default: \(defaults.learningRate))")
     var learningRate: Float?
-    @Option(help: "Steps at which the learning rate is divided by 10, comma-separated. (default: 32000,48000)")
+    @Option(
+        help:
+            "Steps at which the learning rate is divided by 10, comma-separated. (default: \(defaults.milestones.map(String.init).joined(separator: ",")))"
+    )
     var milestones: String?
-    @Option(help: "SGD momentum. (default: 0.9)")
+    @Option(help: "SGD momentum. (default: \(defaults.momentum))")
     var momentum: Float?
-    @Option(help: "L2 weight decay. (default: 0.0001)")
+    @Option(help: "L2 weight decay. (default: \(defaults.weightDecay))")
     var weightDecay: Float?
-    @Option(help: "Seed for initialization, shuffling and augmentation. (default: 1)")
+    @Option(help: "Seed for initialization, shuffling and augmentation. (default: \(defaults.seed))")
     var seed: UInt64?
     @Option(help: "Evaluate the test set every this many steps. (default: once per epoch)")
     var evalEvery: Int?
-    @Option(help: "Write a checkpoint every this many steps (and at the end). (default: 2000)")
+    @Option(help: "Write a checkpoint every this many steps (and at the end). (default: \(defaults.checkpointEvery))")
     var checkpointEvery: Int?
-    @Option(help: "Checkpoints kept in RUN_DIR/checkpoints. (default: 3)")
+    @Option(help: "Checkpoints kept in RUN_DIR/checkpoints. (default: \(defaults.keepCheckpoints))")
     var keepCheckpoints: Int?
-    @Option(help: "Print a progress line and a metrics record every this many steps. (default: 50)")
+    @Option(help: "Print a progress line and a metrics record every this many steps. (default: \(defaults.logEvery))")
     var logEvery: Int?
-    @Option(help: "Training images held out for validation, from the end of the set; the paper uses 5000. (default: 0)")
+    @Option(help: "Training images held out for validation, from the end of the set; the paper uses 5000. (default: \(defaults.validation))")
     var validation: Int?
-    @Option(help: "Steps at lr 0.01 before the initial rate; the paper uses about 400 for ResNet-110. (default: 0)")
+    @Option(
+        help:
+            "Steps at lr \(defaults.warmupLearningRate) before the initial rate; the paper uses about 400 for ResNet-110. (default: \(defaults.warmupIterations))"
+    )
     var warmup: Int?
     @Option(help: ArgumentHelp("Continue the run in this directory from its newest valid checkpoint.", valueName: "run-dir"))
     var resume: String?

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import Training
 
 /// Flags with absurd values end with a usage error naming the flag and its limit, before any
 /// allocation (`bench --threads 100000` used to start 100,000 threads).
@@ -20,5 +21,31 @@ struct FlagValidationTests {
         let (status, output) = try ToolProcess.run(arguments, seconds: 60)
         #expect(status == 64, "\(arguments): status \(status)\n\(output)")
         #expect(output.contains(expected), "\(output)")
+    }
+
+    /// `train --help` states, for each flag that defines a run, the default `TrainingConfiguration`
+    /// has: the help text reads them from there, so they cannot drift apart.
+    @Test func helpStatesTheConfigurationDefaults() throws {
+        let (status, output) = try ToolProcess.run(["train", "--help"], seconds: 60)
+        #expect(status == 0, "\(output)")
+        // argument-parser wraps and indents long help: compare with whitespace collapsed.
+        let help = output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let defaults = TrainingConfiguration()
+        let expected: [(String, String)] = [
+            ("--depth", "\(defaults.depth)"), ("--iterations", "\(defaults.iterations)"), ("--batch-size", "\(defaults.batchSize)"),
+            ("--lr", "\(defaults.learningRate)"), ("--milestones", defaults.milestones.map(String.init).joined(separator: ",")),
+            ("--momentum", "\(defaults.momentum)"), ("--weight-decay", "\(defaults.weightDecay)"), ("--seed", "\(defaults.seed)"),
+            ("--checkpoint-every", "\(defaults.checkpointEvery)"), ("--keep-checkpoints", "\(defaults.keepCheckpoints)"),
+            ("--log-every", "\(defaults.logEvery)"), ("--validation", "\(defaults.validation)"), ("--warmup", "\(defaults.warmupIterations)"),
+        ]
+        for (flag, value) in expected {
+            guard let start = help.range(of: " \(flag) <") else {
+                Issue.record("\(flag) is not in train --help")
+                continue
+            }
+            let rest = help[start.upperBound...]
+            let entry = rest[..<(rest.range(of: " --")?.lowerBound ?? rest.endIndex)]
+            #expect(entry.contains("(default: \(value))"), "\(flag): \(entry)")
+        }
     }
 }
