@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Figure 6 of the paper and a results table from runs' RUN_DIR/metrics.jsonl files.
 
-    plot_results.py figure6 RESULTS_DIR [--out docs/results/figure6] [--ymax 20] [--test full|first1000]
+    plot_results.py figure6 RESULTS_DIR [--out docs/results/figure6] [--ymax 20] [--xmax 64000] [--test full|first1000]
         -> figure6.png and figure6.svg: plain nets left, ResNets right, x: iterations, y: error %,
            training error dashed, test error bold, one colour per depth (as in the paper).
            --test first1000 plots the error on the exact first 1,000 test images (the shared copy's
@@ -12,6 +12,12 @@
         -> Markdown table (stdout): best and final test error per run, on the full test set and on
            the exact first 1,000 images, validation when present, with the paper's and the seed
            reproductions' numbers beside them.
+    plot_results.py paper-table RESULTS_DIR [--steps 64000]
+        -> the paper-schedule table (stdout): per run, best and final test error with 95 % Wilson
+           intervals on the exact first 1,000 and on the full test set, final training error (mean
+           of the last 500 steps), wall-clock hours, median images/s, segments (a run resumed k times
+           has k + 1; the sittings are in docs/results' record of binaries),
+           membership events (RUN_DIR/events.jsonl), with the paper's and the seeds' figures.
 Run through scripts/plot-results, which installs matplotlib into .venv-tools/.
 """
 import argparse
@@ -43,7 +49,16 @@ def depth(name):
     return int(name.split("-")[1])
 
 
-def figure6(results, out, ymax, test_metric="full"):
+def evaluated(data):
+    """(name, rows, evaluation rows) of every run with an evaluation, plain before ResNet, by depth."""
+    for name in sorted(data, key=lambda n: (n.split("-")[0], depth(n))):
+        rows = data[name]
+        evals = [r for r in rows if "test_error" in r]
+        if evals:
+            yield name, rows, evals
+
+
+def figure6(results, out, ymax, test_metric="full", xmax=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -65,9 +80,12 @@ def figure6(results, out, ymax, test_metric="full"):
                 ax.plot(*zip(*test), "-", color=colour, linewidth=2, label=label)
         ax.set_title(title)
         ax.set_xlabel("iterations")
-        ax.set_ylim(0, ymax)
+        ax.set_ylim(0, ymax)  # curves above ymax are clipped, as in the paper's figure
+        if xmax:
+            ax.set_xlim(0, xmax)
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right")
     axes[0].set_ylabel("error (%)")
     which = "test error on the exact first 1,000 test images" if test_metric == "first1000" else "test error"
     fig.suptitle(f"CIFAR-10: training error (dashed) and {which} (bold)")
@@ -105,16 +123,66 @@ def table(results):
     print("| run | steps | best test error % | final test error % | best / final, first 1,000 (exact) % "
           "| final validation error % | paper % | seed A % | seed B % |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name in sorted(data, key=lambda n: (n.split("-")[0], depth(n))):
-        rows = data[name]
-        evals = [r for r in rows if "test_error" in r]
-        if not evals:
-            continue
+    for name, rows, evals in evaluated(data):
         best, final = min(r["test_error"] for r in evals), evals[-1]["test_error"]
         exact = f"{min(r['test_error_exact1000'] for r in evals):.2f} / {evals[-1]['test_error_exact1000']:.2f}"
         validation = f"{evals[-1]['val_error']:.2f}" if "val_error" in evals[-1] else "-"
         print(f"| {name} | {rows[-1]['step']} | {best:.2f} | {final:.2f} | {exact} | {validation} "
               f"| {PAPER.get(name, '-')} | {SEED_A.get(name, '-')} | {SEED_B.get(name, '-')} |")
+
+
+def wilson(error_percent, n, z=1.96):
+    """95 % Wilson score interval of an error rate measured on n images, in percent."""
+    p = error_percent / 100
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return 100 * (centre - half), 100 * (centre + half)
+
+
+def with_interval(error_percent, n):
+    low, high = wilson(error_percent, n)
+    return f"{error_percent:.2f} ({low:.1f}-{high:.1f})"
+
+
+def segments(rows):
+    """The run's resumed pieces: wall_seconds restarts at 0 when a run resumes from a checkpoint."""
+    pieces, current = [], []
+    for r in rows:
+        if current and r["wall_seconds"] < current[-1]["wall_seconds"]:
+            pieces.append(current)
+            current = []
+        current.append(r)
+    return pieces + ([current] if current else [])
+
+
+def paper_table(results, steps):
+    import statistics
+    data = runs(results)
+    print("| run | steps | best test error %, exact first 1,000 (95 % interval) | final, exact first 1,000 "
+          "| best, full test set | final, full test set | final training error % (last 500 steps) "
+          "| wall-clock hours | median images/s | segments | membership events "
+          "| paper % | seed A % | seed B % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, rows, evals in evaluated(data):
+        last = rows[-1]["step"]
+        train = [r["train_error"] for r in rows if "train_error" in r and r["step"] > last - 500]
+        pieces = segments(rows)
+        hours = sum(piece[-1]["wall_seconds"] for piece in pieces) / 3600
+        speed = statistics.median(r["images_per_second"] for r in rows if "images_per_second" in r)
+        events_path = Path(results) / name / "events.jsonl"
+        events = [json.loads(line) for line in events_path.read_text().splitlines() if line.strip()] \
+            if events_path.exists() else []
+        kinds = {}
+        for e in events:
+            kinds[e.get("event", "?")] = kinds.get(e.get("event", "?"), 0) + 1
+        membership = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "-"
+        exact = [r["test_error_exact1000"] for r in evals]
+        full = [r["test_error"] for r in evals]
+        status = f"{last:,}" if last >= steps else f"{last:,} of {steps:,} (running)"
+        print(f"| {name} | {status} | {with_interval(min(exact), 1000)} | {with_interval(exact[-1], 1000)} "
+              f"| {with_interval(min(full), 10000)} | {with_interval(full[-1], 10000)} "
+              f"| {statistics.mean(train):.2f} | {hours:.2f} | {speed:.0f} | {len(pieces)} "
+              f"| {membership} | {PAPER.get(name, '-')} | {SEED_A.get(name, '-')} | {SEED_B.get(name, '-')} |")
 
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -149,19 +217,23 @@ def confusion(path, out):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["figure6", "curves", "table", "confusion"])
+    parser.add_argument("what", choices=["figure6", "curves", "table", "paper-table", "confusion"])
     parser.add_argument("results", help="experiment folder (figure6, curves, table) or evaluate --json file (confusion)")
     parser.add_argument("--out")
     parser.add_argument("--ymax", type=float, default=20)
+    parser.add_argument("--xmax", type=float, help="figure6: iterations axis from 0 to this (default: the data's)")
+    parser.add_argument("--steps", type=int, default=64000, help="paper-table: the schedule's length")
     parser.add_argument("--test", choices=["full", "first1000"], default="full",
                         help="figure6: test error on the full test set or on its exact first 1,000 images")
     args = parser.parse_args()
     if args.what == "figure6":
-        figure6(args.results, args.out or "docs/results/figure6", args.ymax, args.test)
+        figure6(args.results, args.out or "docs/results/figure6", args.ymax, args.test, args.xmax)
     elif args.what == "confusion":
         confusion(args.results, args.out or "docs/results/confusion")
     elif args.what == "curves":
         curves(args.results, args.out or "docs/results/curves")
+    elif args.what == "paper-table":
+        paper_table(args.results, args.steps)
     else:
         table(args.results)
 
