@@ -5,13 +5,21 @@ import Training
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint on the CIFAR-10 test set: error, per-class accuracy, confusion matrix.")
+        abstract: "Evaluate a checkpoint or a safetensors file on the CIFAR-10 test set: error, per-class accuracy, confusion matrix.")
 
     @OptionGroup var engine: EngineOptions
     @OptionGroup var dataOptions: DataOptions
 
     @Option(help: ArgumentHelp("Checkpoint file (RUN_DIR/checkpoints/step-*.ckpt).", valueName: "file"))
-    var checkpoint: String
+    var checkpoint: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Or a safetensors file (`resnet-ddp export`, or a PyTorch state_dict of scripts/torch_resnet.py).", valueName: "model.safetensors"))
+    var weights: String?
+
+    @Flag(help: "With --weights: the weights are of a plain net (when the file's metadata does not say).")
+    var plain = false
 
     @Option(help: "Images per forward pass.")
     var batchSize = 1000
@@ -20,6 +28,7 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if (checkpoint == nil) == (weights == nil) { throw ValidationError("give either --checkpoint or --weights") }
         if batchSize < 1 || batchSize > TrainingConfiguration.maximumEvalBatchSize {
             throw ValidationError("--batch-size must be 1-\(TrainingConfiguration.maximumEvalBatchSize) (the test set's size)")
         }
@@ -28,7 +37,13 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         engine.apply()
         let loaded: Checkpoint
-        do { loaded = try CheckpointDirectory.read(checkpoint) } catch { fail("\(error)") }
+        do {
+            if let weights {
+                loaded = try WeightsFile.checkpoint(fromSafeTensorsAt: weights, plain: plain)
+            } else {
+                loaded = try CheckpointDirectory.read(checkpoint ?? "")
+            }
+        } catch { fail("\(error)") }
         let data: CIFAR10
         do { data = try CIFAR10.load(directory: dataOptions.data, validation: loaded.configuration.validation) } catch { fail("\(error)") }
         var configuration = loaded.configuration

@@ -61,19 +61,34 @@ struct ImportWeights: ParsableCommand {
 
     func run() throws {
         do {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
-            let (tensors, metadata) = try SafeTensors.decode(bytes, source: file)
-            var configuration = TrainingConfiguration()
-            configuration.depth = try WeightsFile.depth(of: tensors)
-            configuration.residual = metadata["residual"].map { $0 == "true" } ?? !plain
-            let steps = Int(metadata["steps"] ?? "0") ?? -1
-            guard steps >= 0 && steps <= 100_000_000 else { fail("\(file): metadata steps '\(metadata["steps"] ?? "")' is not a step count") }
-            configuration.iterations = max(configuration.iterations, steps)
-            let architecture = try configuration.architecture()
-            let state = try WeightsFile.state(tensors, architecture: architecture)
-            let checkpoint = Checkpoint(configuration: configuration, step: steps, state: state)
+            let checkpoint = try WeightsFile.checkpoint(fromSafeTensorsAt: file, plain: plain)
             try checkpoint.encoded().write(to: URL(fileURLWithPath: out), options: .atomic)
-            print("\(architecture.name) at step \(steps) from \(file) -> \(out)")
+            print("\(try checkpoint.configuration.architecture().name) at step \(checkpoint.step) from \(file) -> \(out)")
         } catch { fail("\(error)") }
     }
+}
+
+extension WeightsFile {
+    /// A safetensors file (ours, or a PyTorch state_dict of scripts/torch_resnet.py) as a checkpoint:
+    /// the depth from the tensors, plain or residual from the metadata (else `plain`), zero momentum,
+    /// the metadata's step count (0 without one).
+    static func checkpoint(fromSafeTensorsAt file: String, plain: Bool) throws -> Checkpoint {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        let (tensors, metadata) = try SafeTensors.decode(bytes, source: file)
+        var configuration = TrainingConfiguration()
+        configuration.depth = try WeightsFile.depth(of: tensors)
+        configuration.residual = metadata["residual"].map { $0 == "true" } ?? !plain
+        let steps = Int(metadata["steps"] ?? "0") ?? -1
+        guard steps >= 0 && steps <= 100_000_000 else {
+            throw WeightsFileCommandError("\(file): metadata steps '\(metadata["steps"] ?? "")' is not a step count")
+        }
+        configuration.iterations = max(configuration.iterations, steps)
+        let state = try WeightsFile.state(tensors, architecture: configuration.architecture())
+        return Checkpoint(configuration: configuration, step: steps, state: state)
+    }
+}
+
+struct WeightsFileCommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
