@@ -190,6 +190,35 @@ final class CountingCommunicator: Communicator {
         #expect(logged.contains { $0.contains("repeated") }, "\(logged.suffix(3))")
     }
 
+    /// After a membership change a peer that is already in the new epoch can send before this rank
+    /// has left its wait in the old one; the message waits in the stash and outlives `configure`
+    /// (it used to be cleared with the old epoch's, and the new epoch's first receive timed out).
+    @Test func aNewEpochsMessageSurvivesTheChange() throws {
+        let context = try ZMQContext()
+        let incoming = try ZMQSocket(context, kind: .pull, lingerMilliseconds: 0)
+        let endpoint = try incoming.bind("tcp://127.0.0.1:*")
+        let endpoints = [endpoint, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]
+        let receiver = try ZMQCommunicator(
+            context: context, rank: 0, endpoints: endpoints, runID: 9, incoming: incoming, timeout: 2, log: { _ in })
+        defer { receiver.close() }
+        receiver.step = 3
+        let peer = try ZMQSocket(context, kind: .push, lingerMilliseconds: 0)
+        defer { peer.close() }
+        try peer.connect(endpoint)
+        func send(epoch: UInt32, sender: Int32, value: Int64) throws {
+            let header = WireHeader(kind: .ringChunk, runID: 9, epoch: epoch, sequence: 1, step: 3, sender: sender)
+            try [value].withUnsafeBytes { try peer.send(header, payload: $0, timeout: 5, to: "rank 0") }
+        }
+        try send(epoch: 1, sender: 1, value: 11)  // rank 1, already in epoch 1
+        try send(epoch: 0, sender: 2, value: 22)  // rank 2, still in epoch 0: read after the first
+        var value: Int64 = 0
+        try receiver.receive(from: 2, tag: 1, expectedBytes: 8) { value = $0.load(as: Int64.self) }
+        #expect(value == 22)
+        try receiver.configure(rank: 0, epoch: 1, endpoints: endpoints)
+        try receiver.receive(from: 1, tag: 1, expectedBytes: 8) { value = $0.load(as: Int64.self) }
+        #expect(value == 11)
+    }
+
     /// Without a barrier between steps (as in the benchmark), a peer that is ahead sends the next
     /// step's message while this rank still waits for another peer: it waits in the stash.
     @Test func aLaterStepsMessageWaitsForItsStep() throws {

@@ -74,7 +74,9 @@ public final class ZMQCommunicator: Communicator {
         self.rank = rank
         self.size = endpoints.count
         self.epoch = epoch
-        stash.removeAll()
+        // A peer already in the new epoch may have sent to this rank while it still waited in the
+        // old one: those messages were stashed and stay; only older epochs' go.
+        stash.removeAll { $0.header.epoch < epoch }
         if endpoints != self.endpoints || keys != self.keys {
             // Messages still queued for the old peers (maybe dead) are discarded. New
             // connections are made at the first send, when every member has been set up (with
