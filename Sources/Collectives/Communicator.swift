@@ -9,6 +9,9 @@ public protocol Communicator: AnyObject {
     /// Receives the message of `peer` with `tag`, checks its size, and lends its bytes to
     /// `consume` (valid only during the call).
     func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws
+    /// `receive` without waiting: consumes the message and returns true if it has arrived,
+    /// returns false at once if not (collectives that progress between pieces of computation).
+    func tryReceive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws -> Bool
 }
 
 public enum CollectiveError: Error, CustomStringConvertible, Equatable {

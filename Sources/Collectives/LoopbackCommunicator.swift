@@ -1,7 +1,7 @@
 import Foundation
 
 /// An in-memory group for tests: `LoopbackWorld(size:)` hands out one communicator per rank; each
-/// rank runs on its own thread. Messages between a pair arrive in order; receives wait at most
+/// rank runs on its own thread. A receive takes the oldest message of its peer and tag and waits at most
 /// `timeout` seconds.
 public final class LoopbackWorld: @unchecked Sendable {
     public let size: Int
@@ -24,19 +24,17 @@ public final class LoopbackWorld: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The oldest message from `peer`, which must carry `tag` (a pair's messages are in order).
-    func take(rank: Int, from peer: Int, tag: UInt32) throws -> [UInt8] {
+    /// The oldest message from `peer` with `tag` (others wait, as in the ZeroMQ stash); nil
+    /// unless `waiting` if there is none yet.
+    func take(rank: Int, from peer: Int, tag: UInt32, waiting: Bool) throws -> [UInt8]? {
         let deadline = Date(timeIntervalSinceNow: timeout)
         condition.lock()
         defer { condition.unlock() }
         while true {
-            if let index = mailboxes[rank].firstIndex(where: { $0.from == peer }) {
-                let message = mailboxes[rank].remove(at: index)
-                guard message.tag == tag else {
-                    throw CollectiveError.mismatch("rank \(rank) expected tag \(tag) from rank \(peer), got \(message.tag)")
-                }
-                return message.bytes
+            if let index = mailboxes[rank].firstIndex(where: { $0.from == peer && $0.tag == tag }) {
+                return mailboxes[rank].remove(at: index).bytes
             }
+            if !waiting { return nil }
             if !condition.wait(until: deadline) { throw CollectiveError.timeout(peer: peer, tag: tag) }
         }
     }
@@ -58,10 +56,21 @@ public final class LoopbackCommunicator: Communicator, @unchecked Sendable {
     }
 
     public func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
-        let bytes = try world.take(rank: rank, from: peer, tag: tag)
+        _ = try receive(from: peer, tag: tag, expectedBytes: expectedBytes, waiting: true, consume)
+    }
+
+    public func tryReceive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+        try receive(from: peer, tag: tag, expectedBytes: expectedBytes, waiting: false, consume)
+    }
+
+    private func receive(
+        from peer: Int, tag: UInt32, expectedBytes: Int, waiting: Bool, _ consume: (UnsafeRawBufferPointer) -> Void
+    ) throws -> Bool {
+        guard let bytes = try world.take(rank: rank, from: peer, tag: tag, waiting: waiting) else { return false }
         guard bytes.count == expectedBytes else {
             throw CollectiveError.mismatch("rank \(rank) expected \(expectedBytes) bytes from rank \(peer), got \(bytes.count)")
         }
         bytes.withUnsafeBytes(consume)
+        return true
     }
 }

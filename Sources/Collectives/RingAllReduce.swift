@@ -10,33 +10,69 @@ struct RingAllReduce {
     init(_ communicator: any Communicator) { self.communicator = communicator }
 
     func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
-        let size = communicator.size, rank = communicator.rank
-        let n = values.count
-        func bounds(_ chunk: Int) -> Range<Int> {
-            let c = ((chunk % size) + size) % size
-            return (c * n / size)..<((c + 1) * n / size)
-        }
-        func send(_ chunk: Range<Int>, round: Int) throws {
-            try communicator.sendToNext(
-                UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(values)[(chunk.lowerBound * 8)..<(chunk.upperBound * 8)]),
-                tag: collectiveTag(sequence: sequence, round: round))
-        }
+        var reduction = RingReduction(values, sequence: sequence, communicator: communicator)
+        _ = try reduction.advance(communicator, waiting: true)
+    }
+}
 
-        for round in 0..<(size - 1) {
-            try send(bounds(rank - round), round: round)
-            let target = bounds(rank - round - 1)
-            try communicator.receiveFromPrevious(tag: collectiveTag(sequence: sequence, round: round), expectedBytes: target.count * 8) { raw in
-                let base = values.baseAddress! + target.lowerBound
-                for i in 0..<target.count { base[i] &+= Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+/// One ring all-reduce that advances as far as its messages have arrived, so that several can be
+/// in flight while the caller computes (the gradient buckets of `OverlappedAllReduce`). The
+/// rounds, chunks and tags are exactly those of `RingAllReduce`, which runs one to the end.
+struct RingReduction {
+    let values: UnsafeMutableBufferPointer<Int64>
+    let sequence: UInt32
+    private let rank: Int
+    private let size: Int
+    /// The round whose message is awaited; 2 (size - 1) when done.
+    private var round = 0
+    private var sentRound = -1
+
+    init(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32, communicator: any Communicator) {
+        self.values = values
+        self.sequence = sequence
+        rank = communicator.rank
+        size = communicator.size
+    }
+
+    var isComplete: Bool { round >= 2 * (size - 1) }
+
+    private func bounds(_ chunk: Int) -> Range<Int> {
+        let c = ((chunk % size) + size) % size
+        return (c * values.count / size)..<((c + 1) * values.count / size)
+    }
+
+    /// Sends and receives until the sum is complete (true) or, unless `waiting`, until the next
+    /// message has not arrived yet (false).
+    mutating func advance(_ communicator: any Communicator, waiting: Bool) throws -> Bool {
+        while !isComplete {
+            let reducing = round < size - 1
+            let step = reducing ? round : round - (size - 1)
+            let tag = collectiveTag(sequence: sequence, round: round)
+            if sentRound < round {
+                let chunk = bounds(reducing ? rank - step : rank + 1 - step)
+                try communicator.sendToNext(
+                    UnsafeRawBufferPointer(
+                        rebasing: UnsafeMutableRawBufferPointer(values)[(chunk.lowerBound * 8)..<(chunk.upperBound * 8)]),
+                    tag: tag)
+                sentRound = round
             }
-        }
-        for round in 0..<(size - 1) {
-            let phase = size - 1 + round
-            try send(bounds(rank + 1 - round), round: phase)
-            let target = bounds(rank - round)
-            try communicator.receiveFromPrevious(tag: collectiveTag(sequence: sequence, round: phase), expectedBytes: target.count * 8) { raw in
-                UnsafeMutableRawPointer(values.baseAddress! + target.lowerBound).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+            let target = bounds(reducing ? rank - step - 1 : rank - step)
+            let base = values.baseAddress.map { $0 + target.lowerBound }
+            let apply = { (raw: UnsafeRawBufferPointer) in
+                guard let base, target.count > 0 else { return }
+                if reducing {
+                    for i in 0..<target.count { base[i] &+= Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)) }
+                } else {
+                    UnsafeMutableRawPointer(base).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+                }
             }
+            if waiting {
+                try communicator.receiveFromPrevious(tag: tag, expectedBytes: target.count * 8, apply)
+            } else if !(try communicator.tryReceive(from: communicator.previous, tag: tag, expectedBytes: target.count * 8, apply)) {
+                return false
+            }
+            round += 1
         }
+        return true
     }
 }

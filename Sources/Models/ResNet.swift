@@ -11,6 +11,10 @@ public final class ResNet {
     public let blocks: [ResidualBlock]
     public let pool = GlobalAveragePool()
     public let classifier: Linear
+    /// The first parameter of each block, and of the classifier: below them, gradients are final
+    /// once the backward pass has gone through that block (see `backward`).
+    public let blockParameterOffsets: [Int]
+    public let classifierParameterOffset: Int
 
     public init(_ architecture: Architecture, seed: UInt64, pool: ComputePool) {
         self.architecture = architecture
@@ -21,9 +25,11 @@ public final class ResNet {
             convolution: "conv1", norm: "bn1", inChannels: 3, outChannels: 16, stride: 1, fusedReLU: true,
             computesInputGradient: false, store: store, pool: pool)
         var blocks: [ResidualBlock] = []
+        var offsets: [Int] = []
         var channels = 16
         for (stage, width) in Architecture.stageChannels.enumerated() {
             for block in 0..<architecture.blocksPerStage {
+                offsets.append(store.parameterCount)
                 blocks.append(
                     ResidualBlock(
                         "layer\(stage + 1).\(block)", inChannels: channels, outChannels: width,
@@ -33,6 +39,8 @@ public final class ResNet {
             }
         }
         self.blocks = blocks
+        blockParameterOffsets = offsets
+        classifierParameterOffset = store.parameterCount
         classifier = Linear("fc", inFeatures: channels, outFeatures: Architecture.classes, store: store)
         store.finalize(seed: seed)
         self.store = store
@@ -48,7 +56,11 @@ public final class ResNet {
     /// A block whose first convolution produces the gradient of the batch norm before it (the
     /// stem's, or the previous block's output norm) writes that batch norm's sums too. Each
     /// gradient goes back to the arena once the next one exists.
-    public func backward(_ logitsGradient: Tensor) throws {
+    ///
+    /// `finished(offset)` is called whenever the accumulators from `offset` on are final: after
+    /// the classifier and after each block (a block also writes the sums of the norm just before
+    /// it, which lies below its own first parameter, so its own offset is the safe bound).
+    public func backward(_ logitsGradient: Tensor, finished: (Int) throws -> Void = { _ in }) throws {
         let buffers = store.gradientBuffers
         var gradient = logitsGradient
         func advance(_ next: Tensor) {
@@ -56,6 +68,7 @@ public final class ResNet {
             gradient = next
         }
         advance(try classifier.backward(gradient))
+        try finished(classifierParameterOffset)
         advance(try pool.backward(gradient))
         for (i, block) in blocks.enumerated().reversed() {
             let normBefore = i == 0 ? stem.norm : blocks[i - 1].outputNorm
@@ -64,6 +77,7 @@ public final class ResNet {
             } else {
                 advance(try block.backward(gradient))
             }
+            try finished(blockParameterOffsets[i])
         }
         advance(try stem.backward(gradient))
         buffers.give(gradient)

@@ -116,9 +116,11 @@ public final class Replica {
         assembler.fill(batch, from: images, indices: samples.map(\.index), augmentations: samples.map(\.augmentation), pool: pool)
         let labels = samples.map { Int(images.labels[$0.index]) }
         model.store.zeroGradients()
+        synchronizer.beginStep(model.store)
         let logits = try model.forward(batch, mode: .training)
         let (result, dLogits) = criterion.evaluate(logits: logits, labels: labels, computeGradient: true, batchSize: globalBatch)
-        try model.backward(dLogits!)
+        let store = model.store
+        try model.backward(dLogits!) { try synchronizer.gradientsFinished(store, from: $0) }
         try synchronizer.synchronize(model.store)
         model.store.resolveGradients()
         optimizer.step(model.store, learningRate: learningRate, pool: pool)

@@ -147,6 +147,11 @@ final class CountingCommunicator: Communicator {
         receives += 1
         try inner.receive(from: peer, tag: tag, expectedBytes: expectedBytes, consume)
     }
+    func tryReceive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+        let received = try inner.tryReceive(from: peer, tag: tag, expectedBytes: expectedBytes, consume)
+        if received { receives += 1 }
+        return received
+    }
 }
 
 /// Hostile, well-formed data-plane messages (right run, epoch and step) never crash a rank or

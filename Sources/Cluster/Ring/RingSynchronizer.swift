@@ -32,10 +32,15 @@ final class RingStatisticsReducer: StatisticsReducer {
     }
 }
 
-/// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker).
-/// With local batch norm it also averages the running statistics, in fixed point.
+/// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker),
+/// in buckets sent while the backward pass computes the rest (`OverlappedAllReduce`). With local
+/// batch norm it also averages the running statistics, in fixed point.
 final class RingGradientSynchronizer: GradientSynchronizer {
+    /// Fewest gradient values per bucket: 64 Ki values (512 KiB), so ResNet-20 sends about five
+    /// buckets and each latency-bound ring pass still carries a sizeable payload.
+    static let bucketMinimum = 1 << 16
     private let ring: AllReduce
+    private let buckets: OverlappedAllReduce
     private let sequence: CollectiveSequence
     private let averagesRunningStatistics: Bool
     private let clock: PhaseClock
@@ -45,6 +50,13 @@ final class RingGradientSynchronizer: GradientSynchronizer {
         self.sequence = sequence
         self.averagesRunningStatistics = averagesRunningStatistics
         self.clock = clock
+        buckets = OverlappedAllReduce(ring.communicator, bucketMinimum: Self.bucketMinimum, nextSequence: sequence.take)
+    }
+
+    func beginStep(_ store: ParameterStore) { buckets.begin(store.gradientAccumulators) }
+
+    func gradientsFinished(_ store: ParameterStore, from offset: Int) throws {
+        try clock.time(\.gradientSeconds) { try buckets.finished(from: offset) }
     }
 
     func synchronize(_ store: ParameterStore) throws {
@@ -52,7 +64,7 @@ final class RingGradientSynchronizer: GradientSynchronizer {
     }
 
     private func synchronizeUntimed(_ store: ParameterStore) throws {
-        try ring.sum(store.gradientAccumulators, sequence: sequence.take())
+        try buckets.finish()
         guard averagesRunningStatistics, ring.communicator.size > 1 else { return }
         let state = store.state
         var encoded = state.flatMap { value -> [Int64] in

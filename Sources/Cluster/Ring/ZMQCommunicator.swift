@@ -110,16 +110,7 @@ public final class ZMQCommunicator: Communicator {
     }
 
     public func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
-        stash.removeAll { isStale($0.header) }
-        if let index = stash.firstIndex(where: { isCurrent($0.header) && $0.header.sender == Int32(peer) && $0.header.sequence == tag }) {
-            let message = stash.remove(at: index)
-            do {
-                try checkSize(message.payload.count, expectedBytes)
-                return message.payload.withUnsafeBytes(consume)
-            } catch let error as TransportError {
-                log("rank \(rank): dropped a data-plane message: \(error)")
-            }
-        }
+        if takeStashed(from: peer, tag: tag, expectedBytes: expectedBytes, consume) { return }
         let deadline = monotonicSeconds() + timeout
         waitChanged(true)
         defer { waitChanged(false) }
@@ -129,22 +120,58 @@ public final class ZMQCommunicator: Communicator {
             guard remaining > 0 else { throw CollectiveError.timeout(peer: peer, tag: tag) }
             let ready = try ZMQSocket.poll([incoming] + (control.map { [$0] } ?? []), timeout: min(remaining, 0.5))
             guard ready[0] else { continue }
-            do {
-                let accepted = try incoming.receiveFrame(timeout: 0) { frame -> Bool in
-                    let (h, payload) = try WireHeader.decode(frame, from: "the data plane")
-                    try check(h)
-                    guard isCurrent(h) && h.sender == Int32(peer) && h.sequence == tag else {
-                        keep(h, payload)
-                        return false
-                    }
-                    try checkSize(payload.count, expectedBytes)
-                    consume(payload)
-                    return true
+            if try receiveArrived(from: peer, tag: tag, expectedBytes: expectedBytes, consume) == true { return }
+        }
+    }
+
+    public func tryReceive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws -> Bool {
+        if takeStashed(from: peer, tag: tag, expectedBytes: expectedBytes, consume) { return true }
+        try interrupt()
+        // Bounded, so that a flood (or a failing socket) cannot hold the caller here.
+        for _ in 0..<Self.stashLimit {
+            guard let accepted = try receiveArrived(from: peer, tag: tag, expectedBytes: expectedBytes, consume) else { break }
+            if accepted { return true }
+        }
+        return false
+    }
+
+    /// The stashed message of `peer` and `tag`, if there is one of the right size (one of a
+    /// wrong size is dropped).
+    private func takeStashed(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        stash.removeAll { isStale($0.header) }
+        guard let index = stash.firstIndex(where: { isCurrent($0.header) && $0.header.sender == Int32(peer) && $0.header.sequence == tag })
+        else { return false }
+        let message = stash.remove(at: index)
+        do {
+            try checkSize(message.payload.count, expectedBytes)
+            message.payload.withUnsafeBytes(consume)
+            return true
+        } catch {
+            log("rank \(rank): dropped a data-plane message: \(error)")
+            return false
+        }
+    }
+
+    /// Reads one message that has already arrived: nil if none has, true if it was the one asked
+    /// for (consumed), false if it was kept for later or dropped.
+    private func receiveArrived(
+        from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void
+    ) throws -> Bool? {
+        do {
+            return try incoming.receiveFrame(timeout: 0) { frame -> Bool in
+                let (h, payload) = try WireHeader.decode(frame, from: "the data plane")
+                try check(h)
+                guard isCurrent(h) && h.sender == Int32(peer) && h.sequence == tag else {
+                    keep(h, payload)
+                    return false
                 }
-                if accepted == true { return }
-            } catch let error as TransportError {
-                log("rank \(rank): dropped a data-plane message: \(error)")
+                try checkSize(payload.count, expectedBytes)
+                consume(payload)
+                return true
             }
+        } catch let error as TransportError {
+            log("rank \(rank): dropped a data-plane message: \(error)")
+            return false
         }
     }
 
