@@ -14,6 +14,16 @@ import Testing
         ("ResNet-8, 1 thread", ["--depth", "8", "--threads", "1"], "33b5a670f074fb04"),
         ("ResNet-8, 2 threads", ["--depth", "8", "--threads", "2"], "33b5a670f074fb04"),
         ("ResNet-8, 2 workers", ["--depth", "8", "--workers", "2", "--worker-threads", "1"], "33b5a670f074fb04"),
+        // Local batch norm: the gradient buckets overlap the backward pass (pinned from 2cc792a,
+        // before the overlap existed).
+        (
+            "ResNet-8, 2 workers, local batch norm",
+            ["--depth", "8", "--workers", "2", "--worker-threads", "1", "--batchnorm", "local"], "3f3c88e1eb599c40"
+        ),
+        (
+            "ResNet-8, 3 workers, local batch norm",
+            ["--depth", "8", "--workers", "3", "--worker-threads", "1", "--batchnorm", "local"], "c6c6af8655f5b984"
+        ),
         ("plain-8, 1 thread", ["--depth", "8", "--plain", "--threads", "1"], "2b629a640a258912"),
         ("plain-8, 2 threads", ["--depth", "8", "--plain", "--threads", "2"], "2b629a640a258912"),
         ("plain-8, 2 workers", ["--depth", "8", "--plain", "--workers", "2", "--worker-threads", "1"], "2b629a640a258912"),

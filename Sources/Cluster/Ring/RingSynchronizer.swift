@@ -32,9 +32,12 @@ final class RingStatisticsReducer: StatisticsReducer {
     }
 }
 
-/// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker),
-/// in buckets sent while the backward pass computes the rest (`OverlappedAllReduce`). With local
-/// batch norm it also averages the running statistics, in fixed point.
+/// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker).
+/// With local batch norm the gradients go in buckets sent while the backward pass computes the
+/// rest (`OverlappedAllReduce`), and the running statistics are averaged, in fixed point. With
+/// synchronized batch norm the whole gradient goes after the backward pass: there, buckets in
+/// flight delay the latency-bound batch-norm exchanges of the backward pass more than they save
+/// (measured in docs/performance.md, 2026-12-05).
 final class RingGradientSynchronizer: GradientSynchronizer {
     /// Fewest gradient values per bucket: 64 Ki values (512 KiB), so ResNet-20 sends about five
     /// buckets and each latency-bound ring pass still carries a sizeable payload.
@@ -43,19 +46,25 @@ final class RingGradientSynchronizer: GradientSynchronizer {
     private let buckets: OverlappedAllReduce
     private let sequence: CollectiveSequence
     private let averagesRunningStatistics: Bool
+    private let overlapsBackward: Bool
     private let clock: PhaseClock
 
-    init(_ ring: AllReduce, sequence: CollectiveSequence, averagesRunningStatistics: Bool, clock: PhaseClock) {
+    /// Every rank of a world must get the same `overlapsBackward` (the buckets take sequence numbers).
+    init(_ ring: AllReduce, sequence: CollectiveSequence, averagesRunningStatistics: Bool, overlapsBackward: Bool, clock: PhaseClock) {
         self.ring = ring
         self.sequence = sequence
         self.averagesRunningStatistics = averagesRunningStatistics
+        self.overlapsBackward = overlapsBackward
         self.clock = clock
         buckets = OverlappedAllReduce(ring.communicator, bucketMinimum: Self.bucketMinimum, nextSequence: sequence.take)
     }
 
-    func beginStep(_ store: ParameterStore) { buckets.begin(store.gradientAccumulators) }
+    func beginStep(_ store: ParameterStore) {
+        if overlapsBackward { buckets.begin(store.gradientAccumulators) }
+    }
 
     func gradientsFinished(_ store: ParameterStore, from offset: Int) throws {
+        guard overlapsBackward else { return }
         try clock.time(\.gradientSeconds) { try buckets.finished(from: offset) }
     }
 
@@ -64,7 +73,11 @@ final class RingGradientSynchronizer: GradientSynchronizer {
     }
 
     private func synchronizeUntimed(_ store: ParameterStore) throws {
-        try buckets.finish()
+        if overlapsBackward {
+            try buckets.finish()
+        } else {
+            try ring.sum(store.gradientAccumulators, sequence: sequence.take())
+        }
         guard averagesRunningStatistics, ring.communicator.size > 1 else { return }
         let state = store.state
         var encoded = state.flatMap { value -> [Int64] in

@@ -33,7 +33,7 @@ public final class Worker {
             }
             synchronizer = RingGradientSynchronizer(
                 allReduce, sequence: sequence, averagesRunningStatistics: setup.batchNorm == .local,
-                clock: clock)
+                overlapsBackward: setup.batchNorm == .local, clock: clock)
         }
     }
 
