@@ -34,12 +34,23 @@ SEED_B = {"resnet-20": 8.74, "resnet-32": 8.30, "resnet-44": 7.16, "resnet-56": 
 COLOURS = {20: "#e6a700", 32: "#1f77b4", 44: "#2ca02c", 56: "#d62728", 110: "#000000"}
 
 
+def folders(results):
+    """RESULTS_DIR may list several experiment folders separated by colons (finished runs kept in
+    docs/results/runs/..., unfinished ones in the live folder); a run in a later folder wins."""
+    return [Path(folder) for folder in results.split(":") if folder]
+
+
+def run_folder(results, name):
+    return [folder / name for folder in folders(results) if (folder / name / "metrics.jsonl").exists()][-1]
+
+
 def runs(results):
     found = {}
-    for metrics in sorted(Path(results).glob("*/metrics.jsonl")):
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        if rows:
-            found[metrics.parent.name] = rows
+    for folder in folders(results):
+        for metrics in sorted(folder.glob("*/metrics.jsonl")):
+            rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+            if rows:
+                found[metrics.parent.name] = rows
     if not found:
         sys.exit(f"no RUN_DIR/metrics.jsonl under {results}")
     return found
@@ -169,7 +180,7 @@ def paper_table(results, steps):
         pieces = segments(rows)
         hours = sum(piece[-1]["wall_seconds"] for piece in pieces) / 3600
         speed = statistics.median(r["images_per_second"] for r in rows if "images_per_second" in r)
-        events_path = Path(results) / name / "events.jsonl"
+        events_path = run_folder(results, name) / "events.jsonl"
         events = [json.loads(line) for line in events_path.read_text().splitlines() if line.strip()] \
             if events_path.exists() else []
         kinds = {}
@@ -218,7 +229,7 @@ def confusion(path, out):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["figure6", "curves", "table", "paper-table", "confusion"])
-    parser.add_argument("results", help="experiment folder (figure6, curves, table) or evaluate --json file (confusion)")
+    parser.add_argument("results", help="experiment folder(s), colon-separated (figure6, curves, table, paper-table) or evaluate --json file (confusion)")
     parser.add_argument("--out")
     parser.add_argument("--ymax", type=float, default=20)
     parser.add_argument("--xmax", type=float, help="figure6: iterations axis from 0 to this (default: the data's)")
