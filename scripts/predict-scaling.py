@@ -3,8 +3,7 @@
 
 A model, not a measurement: its inputs are measured (single-thread compute per step from
 `resnet-ddp bench`, per-message software cost and bandwidth from `resnet-ddp bench --allreduce`
-on loopback) plus an assumed network (one-way latency, link rate). No overlap of communication
-with compute is assumed (the trainer has none today), and the compute of a worker is taken as
+on loopback) plus an assumed network (one-way latency, link rate). The compute of a worker is taken as
 1/W of a single thread's step, which flatters large W: at 128 images per global batch a worker
 of 64 computes 2 images, where the kernels are less efficient.
 
@@ -14,6 +13,11 @@ cost + latency + b / min(link, software bandwidth):
       each ceil(log2 W) exchanges (+2 when W is not a power of two);
   gradients: the ring, 2 (W - 1) hops of 8 N / W bytes;
   local batch norm: the gradients only (its running statistics are averaged with them).
+With --overlap (the trainer since 2026-12-05, local batch norm only) the gradients go in buckets of
+at least 64 Ki values while the backward pass computes the rest, each bucket its own ring pass:
+  exposed gradient time = max(ring pass of the last bucket, all buckets' ring passes - backward),
+backward being --backward-share of a worker's compute (the first layers' bucket cannot overlap;
+the ring passes are assumed not to slow the compute they run beside, which flatters 2 cores).
 
     python3 scripts/predict-scaling.py --ms-resnet20 1.27 --ms-resnet56 3.8 --latency-us 100 --gbit 10
 """
@@ -31,13 +35,26 @@ def exchanges(workers):
     return int(math.log2(power)) + (2 if power != workers else 0)
 
 
-def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops):
+BUCKET = 1 << 16  # fewest gradient values per bucket (RingGradientSynchronizer.bucketMinimum)
+
+
+def ring_ms(workers, values, hop):
+    return 2 * (workers - 1) * hop(8 * values / workers)
+
+
+def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops, overlap=False, backward_share=0.0):
     if workers == 1:
         return compute_ms
     t = compute_ms / workers
     if sync:
         t += 2 * layers * small_hops(workers) * hop(129 * 8)
-    t += 2 * (workers - 1) * hop(8 * params / workers)
+    if overlap and not sync:
+        sizes = [BUCKET] * (params // BUCKET)
+        sizes[-1] += params % BUCKET  # the remainder joins the last bucket
+        passes = sum(ring_ms(workers, n, hop) for n in sizes)
+        t += max(ring_ms(workers, sizes[-1], hop), passes - backward_share * t)
+    else:
+        t += ring_ms(workers, params, hop)
     return t
 
 
@@ -52,6 +69,10 @@ def main():
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--batchnorm-algorithm", choices=["doubling", "ring"], default="doubling",
                    help="small all-reduces by recursive doubling (now), or whole vectors around the ring (W - 1 hops; before 2026-12-04)")
+    p.add_argument("--overlap", action="store_true",
+                   help="local batch norm's gradient buckets overlap the backward pass (the trainer since 2026-12-05)")
+    p.add_argument("--backward-share", type=float, default=0.65,
+                   help="share of a training step's compute that is the backward pass (with --overlap)")
     args = p.parse_args()
 
     bandwidth = min(args.gbit / 8, args.software_gbytes) * 1e9
@@ -62,7 +83,9 @@ def main():
     small_hops = exchanges if args.batchnorm_algorithm == "doubling" else (lambda w: w - 1)
     counts = [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= args.batch]
     print(f"Network: {args.latency_us:g} us one-way, {args.gbit:g} Gbit/s; our stack: {args.software_us:g} us per message, "
-          f"{args.software_gbytes:g} GB/s; global batch {args.batch}; batch-norm sums by {args.batchnorm_algorithm}.\n")
+          f"{args.software_gbytes:g} GB/s; global batch {args.batch}; batch-norm sums by {args.batchnorm_algorithm}; "
+          + (f"local batch norm's gradients overlap a backward pass of {args.backward_share:g} of the compute.\n" if args.overlap
+             else "no overlap.\n"))
     print("| net | batch norm | " + " | ".join(f"W={w}" for w in counts) + " |")
     print("|---|---|" + "---|" * len(counts))
     for name, ms_per_image in (("ResNet-20", args.ms_resnet20), ("ResNet-56", args.ms_resnet56)):
@@ -71,7 +94,7 @@ def main():
         for sync in (True, False):
             cells = []
             for w in counts:
-                t = step_ms(w, compute, layers, params, sync, hop, small_hops)
+                t = step_ms(w, compute, layers, params, sync, hop, small_hops, args.overlap, args.backward_share)
                 cells.append(f"{t:.1f} ms, {100 * compute / (w * t):.0f} %")
             print(f"| {name} | {'sync' if sync else 'local'} | " + " | ".join(cells) + " |")
     print("\nEach cell: predicted step time and scaling efficiency (single-thread step / (W x step time)).")
