@@ -22,16 +22,21 @@ public struct MetricsLog {
     }
 
     /// Drops lines of steps after `step`, for a run resumed from the checkpoint of `step`,
-    /// so that no step is logged twice.
-    public func truncate(afterStep step: Int) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { return }
-        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
+    /// so that no step is logged twice. Returns the records kept (numbers only; nulls and other
+    /// values left out), so that a resumed run continues from its history (e.g. its best test error).
+    @discardableResult
+    public func truncate(afterStep step: Int) throws -> [[String: Double]] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var kept: [Substring] = [], records: [[String: Double]] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let lineStep = object["step"] as? Double
-            else { return false }
-            return Int(lineStep) <= step
+                let lineStep = object["step"] as? Double, lineStep.isFinite, lineStep <= Double(step)
+            else { continue }
+            kept.append(line)
+            records.append(object.compactMapValues { ($0 as? NSNumber)?.doubleValue })
         }
         try atomicWrite(Data(kept.map { $0 + "\n" }.joined().utf8), to: path)
+        return records
     }
 
     static func format(_ record: [String: Double]) -> String {

@@ -104,7 +104,11 @@ public final class Trainer {
         let checkpoints = runDirectory.map { CheckpointDirectory(runDirectory: $0) }
         let metrics = runDirectory.map { MetricsLog(runDirectory: $0) }
         let tensorBoard = try runDirectory.map { try TensorBoardLog(runDirectory: $0) }
-        if let metrics, step > 0 { try metrics.truncate(afterStep: step) }
+        if let metrics, step > 0 {
+            // The progress line's "best" covers the whole run, not just this process's part of it.
+            let history = try metrics.truncate(afterStep: step)
+            if let best = history.compactMap({ $0["test_error"] }).min() { bestTestError = min(best, bestTestError ?? .infinity) }
+        }
         let sessionStart = monotonicSeconds(), sessionFirstStep = step
         var windowLoss = 0.0, windowCorrect = 0, windowSteps = 0, windowTrainSeconds = 0.0
         var lastLoss = Double.nan, lastEvaluation: Evaluation?

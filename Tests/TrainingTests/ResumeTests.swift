@@ -49,6 +49,29 @@ import Training
         #expect(try resumed.run().parameterHash == full.parameterHash)
     }
 
+    /// The progress line's and summary's best test error covers the whole run: a resumed run takes
+    /// the evaluations logged before its checkpoint into account, so even a run resumed from its
+    /// final checkpoint (no step left, no new evaluation) reports the uninterrupted run's best.
+    @Test func resumedRunReportsTheBestTestErrorOfTheWholeRun() throws {
+        let data = syntheticData()
+        let configuration = smallConfiguration(iterations: 12)
+        let run = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let full = try Trainer(configuration: configuration, data: data, threads: 1, runDirectory: run).run()
+        let best = try #require(full.bestTestError)
+
+        let checkpoints = CheckpointDirectory(runDirectory: run)
+        let final = try checkpoints.latestValid().checkpoint
+        #expect(final.step == 12)
+        let finished = try Trainer(configuration: configuration, data: data, threads: 1, runDirectory: run, resume: final)
+        #expect(try finished.run().bestTestError == best)
+
+        // Resumed after the evaluations at steps 4 and 8: only step 12's is new.
+        let step10 = try CheckpointDirectory.read(run + "/checkpoints/step-00000010.ckpt")
+        let resumed = try Trainer(configuration: configuration, data: data, threads: 1, runDirectory: run, resume: step10)
+        #expect(try resumed.run().bestTestError == best)
+    }
+
     @Test func threadCountDoesNotChangeTheResult() throws {
         let data = syntheticData()
         let configuration = smallConfiguration(iterations: 6)
