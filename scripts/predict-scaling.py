@@ -14,7 +14,8 @@ cost + latency + b / min(link, software bandwidth):
   gradients: the ring, 2 (W - 1) hops of 8 N / W bytes;
   local batch norm: the gradients only (its running statistics are averaged with them).
 With --overlap (the trainer since 2026-12-05, local batch norm only) the gradients go in buckets of
-at least 64 Ki values while the backward pass computes the rest, each bucket its own ring pass:
+at least max(64 Ki, 16 Ki x W) values (since 2026-12-06; before, 64 Ki at any W: --fixed-bucket)
+while the backward pass computes the rest, each bucket its own ring pass:
   exposed gradient time = max(ring pass of the last bucket, all buckets' ring passes - backward),
 backward being --backward-share of a worker's compute (the first layers' bucket cannot overlap;
 the ring passes are assumed not to slow the compute they run beside, which flatters 2 cores).
@@ -35,22 +36,25 @@ def exchanges(workers):
     return int(math.log2(power)) + (2 if power != workers else 0)
 
 
-BUCKET = 1 << 16  # fewest gradient values per bucket (RingGradientSynchronizer.bucketMinimum)
+def bucket(workers, fixed=False):
+    """Fewest gradient values per bucket (OverlappedAllReduce.bucketMinimum(worldSize:))."""
+    return 1 << 16 if fixed else max(1 << 16, (1 << 14) * workers)
 
 
 def ring_ms(workers, values, hop):
     return 2 * (workers - 1) * hop(8 * values / workers)
 
 
-def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops, overlap=False, backward_share=0.0):
+def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops, overlap=False, backward_share=0.0, fixed_bucket=False):
     if workers == 1:
         return compute_ms
     t = compute_ms / workers
     if sync:
         t += 2 * layers * small_hops(workers) * hop(129 * 8)
     if overlap and not sync:
-        sizes = [BUCKET] * (params // BUCKET)
-        sizes[-1] += params % BUCKET  # the remainder joins the last bucket
+        size = bucket(workers, fixed_bucket)
+        sizes = [size] * max(1, params // size)
+        sizes[-1] += params - sum(sizes)  # the remainder joins the last bucket
         passes = sum(ring_ms(workers, n, hop) for n in sizes)
         t += max(ring_ms(workers, sizes[-1], hop), passes - backward_share * t)
     else:
@@ -73,6 +77,8 @@ def main():
                    help="local batch norm's gradient buckets overlap the backward pass (the trainer since 2026-12-05)")
     p.add_argument("--backward-share", type=float, default=0.65,
                    help="share of a training step's compute that is the backward pass (with --overlap)")
+    p.add_argument("--fixed-bucket", action="store_true",
+                   help="with --overlap: buckets of 64 Ki values at any W (the trainer before 2026-12-06)")
     args = p.parse_args()
 
     bandwidth = min(args.gbit / 8, args.software_gbytes) * 1e9
@@ -84,7 +90,8 @@ def main():
     counts = [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= args.batch]
     print(f"Network: {args.latency_us:g} us one-way, {args.gbit:g} Gbit/s; our stack: {args.software_us:g} us per message, "
           f"{args.software_gbytes:g} GB/s; global batch {args.batch}; batch-norm sums by {args.batchnorm_algorithm}; "
-          + (f"local batch norm's gradients overlap a backward pass of {args.backward_share:g} of the compute.\n" if args.overlap
+          + (f"local batch norm's gradients overlap a backward pass of {args.backward_share:g} of the compute, "
+             f"in buckets of {'64 Ki values' if args.fixed_bucket else 'max(64 Ki, 16 Ki x W) values'}.\n" if args.overlap
              else "no overlap.\n"))
     print("| net | batch norm | " + " | ".join(f"W={w}" for w in counts) + " |")
     print("|---|---|" + "---|" * len(counts))
@@ -94,7 +101,7 @@ def main():
         for sync in (True, False):
             cells = []
             for w in counts:
-                t = step_ms(w, compute, layers, params, sync, hop, small_hops, args.overlap, args.backward_share)
+                t = step_ms(w, compute, layers, params, sync, hop, small_hops, args.overlap, args.backward_share, args.fixed_bucket)
                 cells.append(f"{t:.1f} ms, {100 * compute / (w * t):.0f} %")
             print(f"| {name} | {'sync' if sync else 'local'} | " + " | ".join(cells) + " |")
     print("\nEach cell: predicted step time and scaling efficiency (single-thread step / (W x step time)).")

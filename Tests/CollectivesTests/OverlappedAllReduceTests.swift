@@ -24,6 +24,37 @@ func finishingOffsets(count: Int) -> [Int] {
 }
 
 @Suite struct OverlappedAllReduceTests {
+    /// The trainer's buckets grow with the world (and never shrink), so that beyond a few ranks
+    /// the latency-bound ring passes of many buckets do not cost more than they hide.
+    @Test func bucketMinimumGrowsWithTheWorld() {
+        let minimums = (1...128).map { OverlappedAllReduce.bucketMinimum(worldSize: $0) }
+        #expect(minimums.prefix(4).allSatisfy { $0 == 1 << 16 })
+        #expect(zip(minimums, minimums.dropFirst()).allSatisfy { $0 <= $1 })
+        #expect(minimums[15] == 16 * minimums[3] / 4)
+    }
+
+    /// Every bucket has at least `bucketMinimum` values: a short remainder joins the last bucket
+    /// instead of paying a ring pass of its own; ResNet-20's gradient at 16 ranks is one bucket.
+    @Test(arguments: [(10_000, 500), (10_000, 4096), (10_000, 9000), (269_722, OverlappedAllReduce.bucketMinimum(worldSize: 16))])
+    func noBucketIsShorterThanTheMinimum(count: Int, bucketMinimum: Int) throws {
+        let world = LoopbackWorld(size: 2)
+        let sizes = try onThreads(2) { rank in
+            let buckets = OverlappedAllReduce(world.communicator(rank: rank), bucketMinimum: bucketMinimum, nextSequence: SequenceCounter().take)
+            var values = inputs(rank: rank, count: count)
+            try values.withUnsafeMutableBufferPointer { buffer in
+                buckets.begin(buffer)
+                for offset in stride(from: count - 100, through: 0, by: -100) { try buckets.finished(from: offset) }
+                try buckets.finish()
+            }
+            #expect(values == expectedSum(size: 2, count: count))
+            return buckets.bucketSizes
+        }
+        #expect(sizes[0] == sizes[1])
+        #expect(sizes[0].reduce(0, +) == count)
+        #expect(sizes[0].allSatisfy { $0 >= bucketMinimum }, "buckets \(sizes[0])")
+        if count == 269_722 { #expect(sizes[0] == [count]) }
+    }
+
     /// Buckets sent while the vector is still being "computed", interleaved with other blocking
     /// collectives (as batch-norm sums are in the backward pass), give bitwise the exact sum on
     /// every rank, for every rank count 1-8, whatever the bucket size.

@@ -39,9 +39,6 @@ final class RingStatisticsReducer: StatisticsReducer {
 /// flight delay the latency-bound batch-norm exchanges of the backward pass more than they save
 /// (measured in docs/performance.md, 2026-12-05).
 final class RingGradientSynchronizer: GradientSynchronizer {
-    /// Fewest gradient values per bucket: 64 Ki values (512 KiB), so ResNet-20 sends about five
-    /// buckets and each latency-bound ring pass still carries a sizeable payload.
-    static let bucketMinimum = 1 << 16
     private let ring: AllReduce
     private let buckets: OverlappedAllReduce
     private let sequence: CollectiveSequence
@@ -56,7 +53,8 @@ final class RingGradientSynchronizer: GradientSynchronizer {
         self.averagesRunningStatistics = averagesRunningStatistics
         self.overlapsBackward = overlapsBackward
         self.clock = clock
-        buckets = OverlappedAllReduce(ring.communicator, bucketMinimum: Self.bucketMinimum, nextSequence: sequence.take)
+        let bucketMinimum = OverlappedAllReduce.bucketMinimum(worldSize: ring.communicator.size)
+        buckets = OverlappedAllReduce(ring.communicator, bucketMinimum: bucketMinimum, nextSequence: sequence.take)
     }
 
     func beginStep(_ store: ParameterStore) {
