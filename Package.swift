@@ -28,6 +28,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "resnet-ddp", targets: ["resnet-ddp"]),
+        .executable(name: "netwire", targets: ["netwire"]),
         // For the libFuzzer package in Fuzz/ (scripts/fuzz), which builds it with sanitizers.
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
@@ -55,6 +56,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // netem's delay, jitter and rate in user space, for the simulated hosts of benchmarks and tests.
+        .target(name: "CTun"),
+        .target(name: "SimulatedNetwork"),
+        .executableTarget(
+            name: "netwire",
+            dependencies: ["CTun", "SimulatedNetwork", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "FuzzTargets", dependencies: ["CIFAR", "Cluster", "Models", "Training", "Transport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
@@ -64,6 +71,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "TensorCore", "TestSupport"]),
         .testTarget(name: "CIFARTests", dependencies: ["CIFAR", "TensorCore", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "SimulatedNetworkTests", dependencies: ["SimulatedNetwork"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Cluster", "TensorCore", "Transport"]),
         .testTarget(name: "FaultToleranceTests", dependencies: ["Cluster", "Training", "TensorCore", "TestSupport", "Transport"]),
         .testTarget(name: "ClusterTests", dependencies: ["CIFAR", "Cluster", "FuzzTargets", "Training", "Transport", "TensorCore", "TestSupport"]),

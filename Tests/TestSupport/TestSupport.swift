@@ -43,6 +43,11 @@ public let resnetDDPExecutable: String? = {
     return FileManager.default.isExecutableFile(atPath: path) || requiredByCI ? path : nil
 }()
 
+/// The release build of the simulated network (`netwire`), next to `resnet-ddp`.
+public let netwireExecutable: String? = resnetDDPExecutable.map {
+    URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("netwire").path
+}
+
 /// A started `resnet-ddp` process whose output goes to a file (no pipe to fill up).
 public final class ToolProcess: @unchecked Sendable {
     public let process = Process()
