@@ -10,7 +10,9 @@ of 64 computes 2 images, where the kernels are less efficient.
 Per step, with L batch-norm layers, N gradient values (8-byte fixed point), hop(b) = software
 cost + latency + b / min(link, software bandwidth):
   synchronized batch norm: 2 L all-reduces of <= 129 values by recursive doubling,
-      each ceil(log2 W) exchanges (+2 when W is not a power of two);
+      each ceil(log2 W) exchanges (+2 when W is not a power of two), each costing a hop plus
+      (K - 1) latencies (--exchange-latencies K: ranks that reach an exchange apart wait for
+      each other; measured K is about 2, see docs/performance.md);
   gradients: the ring, 2 (W - 1) hops of 8 N / W bytes;
   local batch norm: the gradients only (its running statistics are averaged with them).
 With --overlap (the trainer since 2026-12-05, local batch norm only) the gradients go in buckets of
@@ -45,12 +47,13 @@ def ring_ms(workers, values, hop):
     return 2 * (workers - 1) * hop(8 * values / workers)
 
 
-def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops, overlap=False, backward_share=0.0, fixed_bucket=False):
+def step_ms(workers, compute_ms, layers, params, sync, hop, small_hops, overlap=False, backward_share=0.0, fixed_bucket=False,
+            exchange=None):
     if workers == 1:
         return compute_ms
     t = compute_ms / workers
     if sync:
-        t += 2 * layers * small_hops(workers) * hop(129 * 8)
+        t += 2 * layers * small_hops(workers) * (exchange or hop)(129 * 8)
     if overlap and not sync:
         size = bucket(workers, fixed_bucket)
         sizes = [size] * max(1, params // size)
@@ -77,6 +80,9 @@ def main():
                    help="local batch norm's gradient buckets overlap the backward pass (the trainer since 2026-12-05)")
     p.add_argument("--backward-share", type=float, default=0.65,
                    help="share of a training step's compute that is the backward pass (with --overlap)")
+    p.add_argument("--exchange-latencies", type=float, default=1.0,
+                   help="one-way latencies each synchronized batch-norm exchange costs: 1 if the ranks reach it together; "
+                        "measured about 2 at W = 2 and 1.7 at W = 4 over netwire (docs/performance.md, 2026-12-07)")
     p.add_argument("--fixed-bucket", action="store_true",
                    help="with --overlap: buckets of 64 Ki values at any W (the trainer before 2026-12-06)")
     args = p.parse_args()
@@ -86,10 +92,14 @@ def main():
     def hop(nbytes):
         return (args.software_us + args.latency_us) / 1000 + nbytes / bandwidth * 1000
 
+    def exchange(nbytes):  # a synchronized batch-norm exchange: the ranks' skew costs latency too
+        return hop(nbytes) + (args.exchange_latencies - 1) * args.latency_us / 1000
+
     small_hops = exchanges if args.batchnorm_algorithm == "doubling" else (lambda w: w - 1)
     counts = [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= args.batch]
     print(f"Network: {args.latency_us:g} us one-way, {args.gbit:g} Gbit/s; our stack: {args.software_us:g} us per message, "
-          f"{args.software_gbytes:g} GB/s; global batch {args.batch}; batch-norm sums by {args.batchnorm_algorithm}; "
+          f"{args.software_gbytes:g} GB/s; global batch {args.batch}; batch-norm sums by {args.batchnorm_algorithm}, "
+          f"{args.exchange_latencies:g} one-way latencies an exchange; "
           + (f"local batch norm's gradients overlap a backward pass of {args.backward_share:g} of the compute, "
              f"in buckets of {'64 Ki values' if args.fixed_bucket else 'max(64 Ki, 16 Ki x W) values'}.\n" if args.overlap
              else "no overlap.\n"))
@@ -101,7 +111,8 @@ def main():
         for sync in (True, False):
             cells = []
             for w in counts:
-                t = step_ms(w, compute, layers, params, sync, hop, small_hops, args.overlap, args.backward_share, args.fixed_bucket)
+                t = step_ms(w, compute, layers, params, sync, hop, small_hops, args.overlap, args.backward_share, args.fixed_bucket,
+                            exchange)
                 cells.append(f"{t:.1f} ms, {100 * compute / (w * t):.0f} %")
             print(f"| {name} | {'sync' if sync else 'local'} | " + " | ".join(cells) + " |")
     print("\nEach cell: predicted step time and scaling efficiency (single-thread step / (W x step time)).")

@@ -43,7 +43,7 @@ struct Bench: ParsableCommand {
 
     @Flag(
         help:
-            "Measure the all-reduce instead: 129 (one batch-norm layer's statistics), 269,722 and 1,727,962 elements (ResNet-20 and -110 gradients), tcp loopback and ipc."
+            "Measure the all-reduce instead: the sizes of --allreduce-elements (129: one batch-norm layer's statistics; 269,722 and 1,727,962: ResNet-20's and -110's gradients), all ranks in this process over tcp loopback and ipc, or one rank per process with --allreduce-rank."
     )
     var allreduce = false
 
@@ -53,12 +53,26 @@ struct Bench: ParsableCommand {
     @Option(help: "With --allreduce: the algorithms, comma-separated (ring, doubling, automatic).")
     var allreduceAlgorithms = "ring,doubling"
 
+    @Option(help: "With --allreduce: the vector sizes (Int64 elements), comma-separated.")
+    var allreduceElements = "129,269722,1727962"
+
+    @Option(
+        help:
+            "With --allreduce: be rank R of the group --allreduce-endpoints lists, one process per rank (e.g. one per simulated host); prints one JSON line per size and algorithm with this rank's times."
+    )
+    var allreduceRank: Int?
+
+    @Option(help: "With --allreduce-rank: every rank's receiving address (tcp://IPV4:PORT), comma-separated, the same list on every rank.")
+    var allreduceEndpoints: String?
+
     func validate() throws {
         guard batchSize >= 1, steps >= 1, warmup >= 0 else { throw ValidationError("--batch-size and --steps must be >= 1, --warmup >= 0") }
         _ = try parsedDepths()
         _ = try parsedThreads()
         _ = try parsedModes()
         _ = try parsedAllReduce()
+        _ = try parsedAllReduceElements()
+        _ = try parsedAllReduceGroup()
     }
 
     func parsedAllReduce() throws -> (workers: [Int], algorithms: [AllReduce.Algorithm]) {
@@ -105,7 +119,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        if allreduce { return try runAllReduce() }
+        if allreduce { return try allreduceRank == nil ? runAllReduce() : runAllReduceRank() }
         if peak { return try runPeak() }
         if profile { return try runProfile() }
         FileHandle.standardError.write(Data("engine: \(VectorUnit.summary)\n".utf8))
@@ -159,8 +173,7 @@ struct Bench: ParsableCommand {
     func runAllReduce() throws {
         let (workerCounts, algorithms) = try parsedAllReduce()
         if !json { print("elements   bytes      workers  transport  algorithm  median ms   best ms   bus GB/s") }
-        // 129: the statistics of one 64-channel batch-norm layer (synchronized batch norm).
-        for elements in [129, 269_722, 1_727_962] {
+        for elements in try parsedAllReduceElements() {
             for workers in workerCounts {
                 for transport in ["tcp", "ipc"] {
                     for algorithm in algorithms {

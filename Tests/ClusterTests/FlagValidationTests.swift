@@ -16,6 +16,21 @@ struct FlagValidationTests {
         (["train", "--profile-workers"], "--profile-workers applies to --workers runs only"),
         (["bench", "--allreduce", "--allreduce-workers", "1"], "--allreduce-workers: '1' is not 2...64"),
         (["bench", "--allreduce", "--allreduce-algorithms", "tree"], "--allreduce-algorithms: 'tree' is not one of"),
+        (["bench", "--allreduce", "--allreduce-elements", "0"], "--allreduce-elements: '0' is not a size"),
+        (
+            ["bench", "--allreduce", "--allreduce-rank", "2", "--allreduce-endpoints", "tcp://127.0.0.1:1,tcp://127.0.0.1:2"],
+            "--allreduce-rank: 2 is not a rank of 2"
+        ),
+        (
+            ["bench", "--allreduce", "--allreduce-rank", "0", "--allreduce-endpoints", "tcp://127.0.0.1:1,127.0.0.1:2"],
+            "--allreduce-endpoints: '127.0.0.1:2' is not tcp://HOST:PORT"
+        ),
+        (
+            ["bench", "--allreduce", "--allreduce-rank", "0", "--allreduce-endpoints", "tcp://127.0.0.1:1,tcp://127.0.0.1:1"],
+            "--allreduce-endpoints: an address appears twice"
+        ),
+        (["bench", "--allreduce", "--allreduce-rank", "0"], "--allreduce-rank needs --allreduce-endpoints"),
+        (["bench", "--allreduce-rank", "0", "--allreduce-endpoints", "tcp://127.0.0.1:1,tcp://127.0.0.1:2"], "--allreduce-rank needs --allreduce"),
     ])
     func absurdBenchFlagsAreRefused(arguments: [String], expected: String) throws {
         let (status, output) = try ToolProcess.run(arguments, seconds: 60)
