@@ -99,3 +99,11 @@ probe() {  # round trips host 1 -> host 2 under the current shape, into DIR/ping
 }
 
 wire_name() { case $BENCH_NETEM_WIRE in 1) echo "netwire (user space)" ;; tbf) echo "tc tbf (rates only)" ;; *) echo "tc netem" ;; esac; }
+
+wire_stats() {  # netwire's counters (forwarded, dropped, unroutable) as one JSON line, or {} without netwire
+  if [ "$BENCH_NETEM_WIRE" != 1 ]; then echo "{}"; return; fi
+  echo "stats" >&"${WIRE[1]}"
+  local reply
+  read -r reply <&"${WIRE[0]}"
+  echo "$reply"
+}

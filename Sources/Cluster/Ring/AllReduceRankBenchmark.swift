@@ -28,7 +28,7 @@ public enum AllReduceRankBenchmark {
         _ = try incoming.bind(endpoints[rank])
         let ring = try ZMQCommunicator(
             context: context, rank: rank, endpoints: endpoints, runID: 1, incoming: incoming,
-            timeout: timeout, log: { _ in })
+            timeout: timeout, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
         defer { ring.close() }
         let workers = endpoints.count
         // Every rank adds rank + 1: the sum is W (W + 1) / 2 in every element.
