@@ -8,7 +8,7 @@ final class LocalWorkers: @unchecked Sendable {
 
     init(
         count: Int, coordinator: String, data: String, threads: Int, heartbeatTimeout: Double, helperPollMicroseconds: UInt64,
-        profileEvery: Int = 0
+        waitSpinMicroseconds: UInt64, profileEvery: Int = 0
     ) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         for _ in 0..<count {
@@ -19,6 +19,7 @@ final class LocalWorkers: @unchecked Sendable {
                 "--ring-host", "127.0.0.1", "--parent-pid", String(getpid()),
                 "--heartbeat-timeout", String(heartbeatTimeout), "--profile-every", String(profileEvery),
                 "--helper-poll-microseconds", String(helperPollMicroseconds),
+                "--wait-spin-microseconds", String(waitSpinMicroseconds),
             ]
             try process.run()
             processes.append(process)

@@ -31,6 +31,11 @@ struct Train: ParsableCommand {
     var batchnorm: ControlMessage.BatchNormMode = .sync
     @Option(help: "Engine threads per worker. (default: cores / workers, at least 1)")
     var workerThreads: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Microseconds a worker's wait for another worker polls before it sleeps "
+                + "(default 0: sleep at once; only worth trying when workers x threads fit the cores).", valueName: "us"))
+    var workerWaitSpinMicroseconds: UInt64?
     @Flag(help: "Workers print where their step time goes (JSON lines on stderr, every --log-every steps).")
     var profileWorkers = false
     @OptionGroup(title: "Fault tolerance (with --workers)") var membership: MembershipOptions
@@ -45,6 +50,12 @@ struct Train: ParsableCommand {
         if let workerThreads, workerThreads < 1 || workerThreads > 256 { throw ValidationError("--worker-threads must be between 1 and 256") }
         if workers == 0 && batchnorm != .sync { throw ValidationError("--batchnorm applies to --workers runs only") }
         if workers == 0 && profileWorkers { throw ValidationError("--profile-workers applies to --workers runs only") }
+        if workers == 0 && workerWaitSpinMicroseconds != nil {
+            throw ValidationError("--worker-wait-spin-microseconds applies to --workers runs only")
+        }
+        if let spin = workerWaitSpinMicroseconds, spin > Worker.Options.maximumWaitSpinMicroseconds {
+            throw ValidationError("--worker-wait-spin-microseconds must be at most \(Worker.Options.maximumWaitSpinMicroseconds)")
+        }
     }
 
     func run() throws {
@@ -75,9 +86,10 @@ struct Train: ParsableCommand {
             fail("\(CIFARError.fileMissing(URL(fileURLWithPath: dataOptions.data).appendingPathComponent("data_batch_1.bin").path))")
         }
         let threads = workerThreads ?? max(1, engine.resolvedThreads / workers)
+        let waitSpin = workerWaitSpinMicroseconds ?? Worker.Options.defaultWaitSpinMicroseconds
         display.message(
             "\(architecture.name): \(architecture.parameterCount) parameters; \(workers) local workers x "
-                + "\(threads) threads, batch norm \(batchnorm.rawValue); run directory \(run.directory)")
+                + "\(threads) threads, batch norm \(batchnorm.rawValue), wait spin \(waitSpin) us; run directory \(run.directory)")
         let options = Coordinator.Options(
             listen: "tcp://127.0.0.1:*", workers: workers, minWorkers: membership.minWorkers,
             maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: Self.localRendezvousTimeout,
@@ -88,7 +100,7 @@ struct Train: ParsableCommand {
             let started = try LocalWorkers(
                 count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
                 heartbeatTimeout: membership.heartbeatTimeout, helperPollMicroseconds: engine.helperPollMicroseconds,
-                profileEvery: profileWorkers ? run.configuration.logEvery : 0)
+                waitSpinMicroseconds: waitSpin, profileEvery: profileWorkers ? run.configuration.logEvery : 0)
             local = started
             coordinator.liveness = { started.exitedPIDs() }
         } finished: { succeeded in

@@ -31,6 +31,11 @@ struct WorkerCommand: ParsableCommand {
             "Print where this worker's step time goes (compute, batch-norm and gradient all-reduces, "
                 + "waiting for the next step) as a JSON line on stderr every this many steps; 0: never."))
     var profileEvery = 0
+    @Option(
+        help: ArgumentHelp(
+            "Microseconds a wait for another worker's message polls before it sleeps (0: sleep at once, "
+                + "for hosts with more workers than cores).", valueName: "us"))
+    var waitSpinMicroseconds: UInt64 = Worker.Options.defaultWaitSpinMicroseconds
     @OptionGroup(title: "Security") var security: WorkerSecurityOptions
     @Option(help: .hidden)
     var faultPlan: String?
@@ -43,6 +48,9 @@ struct WorkerCommand: ParsableCommand {
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard profileEvery >= 0 else { throw ValidationError("--profile-every must be 0 or more") }
+        guard waitSpinMicroseconds <= Worker.Options.maximumWaitSpinMicroseconds else {
+            throw ValidationError("--wait-spin-microseconds must be at most \(Worker.Options.maximumWaitSpinMicroseconds)")
+        }
         guard heartbeatTimeout >= HeartbeatTiming.minimumTimeout else { throw ValidationError(heartbeatTimeoutProblem) }
         if let injectFaults {
             do { _ = try FaultInjector(spec: injectFaults) } catch { throw ValidationError("--inject-faults: \(error)") }
@@ -63,6 +71,7 @@ struct WorkerCommand: ParsableCommand {
         options.heartbeatTimeout = heartbeatTimeout
         options.injectFaults = injectFaults
         options.profileEvery = profileEvery
+        options.waitSpinMicroseconds = waitSpinMicroseconds
         options.faultPlan = try faultPlan.map { try FaultPlan(parsing: $0) }
         do { options.curve = try security.load() } catch { fail("worker: \(error)") }
         do { try Worker(options: options, log: log).run() } catch { fail("worker: \(error)") }

@@ -44,6 +44,13 @@ private func trained(_ extra: [String]) throws -> (hash: UInt64, losses: [Double
             #expect(distributed.hash == single.hash, "\(workers) workers")
             #expect(distributed.losses == single.losses, "\(workers) workers")
         }
+        // Spinning before a wait changes when a message is noticed, never what is summed: a
+        // short spin, and one that outlasts every wait, give the same bits.
+        for spin in ["300", "1000000"] {
+            let distributed = try trained(["--workers", "2", "--worker-threads", "1", "--worker-wait-spin-microseconds", spin])
+            #expect(distributed.hash == single.hash, "wait spin \(spin) us")
+            #expect(distributed.losses == single.losses, "wait spin \(spin) us")
+        }
     }
 
     @Test(.enabled(if: canRun, "needs real CIFAR-10 and the release build"))

@@ -14,6 +14,16 @@ struct FlagValidationTests {
         (["train", "--helper-poll-microseconds", "10000001"], "--helper-poll-microseconds must be at most 10000000"),
         (["worker", "--coordinator", "tcp://127.0.0.1:1", "--helper-poll-microseconds", "-1"], "--helper-poll-microseconds"),
         (["train", "--profile-workers"], "--profile-workers applies to --workers runs only"),
+        (["train", "--worker-wait-spin-microseconds", "300"], "--worker-wait-spin-microseconds applies to --workers runs only"),
+        (
+            ["train", "--workers", "2", "--worker-wait-spin-microseconds", "1000001"],
+            "--worker-wait-spin-microseconds must be at most 1000000"
+        ),
+        (
+            ["worker", "--coordinator", "tcp://127.0.0.1:1", "--wait-spin-microseconds", "1000001"],
+            "--wait-spin-microseconds must be at most 1000000"
+        ),
+        (["worker", "--coordinator", "tcp://127.0.0.1:1", "--wait-spin-microseconds", "-1"], "--wait-spin-microseconds"),
         (["bench", "--allreduce", "--allreduce-workers", "1"], "--allreduce-workers: '1' is not 2...64"),
         (["bench", "--allreduce", "--allreduce-algorithms", "tree"], "--allreduce-algorithms: 'tree' is not one of"),
         (["bench", "--allreduce", "--allreduce-elements", "0"], "--allreduce-elements: '0' is not a size"),

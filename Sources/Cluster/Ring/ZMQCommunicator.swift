@@ -26,6 +26,10 @@ public final class ZMQCommunicator: Communicator {
     public var waitChanged: (Bool) -> Void = { _ in }
     /// Called before every message is sent (test hook for faults inside the all-reduce).
     public var willSend: () -> Void = {}
+    /// Seconds a receive polls without blocking before it sleeps in `zmq_poll`: a vCPU that halts
+    /// wakes up slowly and cold, which costs lockstep workers more than the spin (with no more
+    /// ranks than cores; with more, the spin takes a core another rank needs).
+    public var waitSpinSeconds: Double = 0
     /// Most messages kept for later receives; more (only a misbehaving peer sends them) are dropped.
     public static let stashLimit = 256
     private let context: ZMQContext
@@ -111,14 +115,18 @@ public final class ZMQCommunicator: Communicator {
 
     public func receive(from peer: Int, tag: UInt32, expectedBytes: Int, _ consume: (UnsafeRawBufferPointer) -> Void) throws {
         if takeStashed(from: peer, tag: tag, expectedBytes: expectedBytes, consume) { return }
-        let deadline = monotonicSeconds() + timeout
+        let start = monotonicSeconds()
+        let deadline = start + timeout
+        let spinUntil = start + waitSpinSeconds
         waitChanged(true)
         defer { waitChanged(false) }
         while true {
             try interrupt()
-            let remaining = deadline - monotonicSeconds()
+            let now = monotonicSeconds()
+            let remaining = deadline - now
             guard remaining > 0 else { throw CollectiveError.timeout(peer: peer, tag: tag) }
-            let ready = try ZMQSocket.poll([incoming] + (control.map { [$0] } ?? []), timeout: min(remaining, 0.5))
+            let wait = now < spinUntil ? 0 : min(remaining, 0.5)
+            let ready = try ZMQSocket.poll([incoming] + (control.map { [$0] } ?? []), timeout: wait)
             guard ready[0] else { continue }
             if try receiveArrived(from: peer, tag: tag, expectedBytes: expectedBytes, consume) == true { return }
         }

@@ -196,6 +196,7 @@ public final class Worker {
             let ring = ZMQCommunicator(
                 context: context, runID: header.runID, incoming: ringSocket, control: control,
                 timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
+            ring.waitSpinSeconds = Double(options.waitSpinMicroseconds) / 1e6
             session = try Session(runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring)
             channel.runID = header.runID
             heartbeat.runID = header.runID

@@ -23,6 +23,13 @@ extension Worker {
         public var curve: (keys: CurveKeyPair, coordinatorKey: String)?
         /// Print a phase profile (JSON, on the log) every this many steps; 0: never.
         public var profileEvery = 0
+        /// Microseconds a data-plane receive polls before it sleeps (see `ZMQCommunicator.waitSpinSeconds`).
+        public var waitSpinMicroseconds: UInt64 = Worker.Options.defaultWaitSpinMicroseconds
+        /// Off: on 2 cores a 300 us spin gained 4-6 % in one quiet window and nothing in later,
+        /// longer measurements (docs/performance.md, "Spinning before a data-plane wait").
+        public static let defaultWaitSpinMicroseconds: UInt64 = 0
+        /// Longer spins only burn the core: a wait that long is a slow peer, not a wake-up.
+        public static let maximumWaitSpinMicroseconds: UInt64 = 1_000_000
 
         public init(
             coordinator: String, dataDirectory: String, threads: Int, ringHost: String, timeout: Double,
