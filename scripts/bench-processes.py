@@ -10,12 +10,15 @@ and prints per configuration the median step time over the rounds and the time p
 core, so the three compare directly.
 
   scripts/bench-processes.py [--binary .build/release/resnet-ddp] [--depth 20] [--rounds 3]
-      [--steps 20] [--batch 128] [--profile]
+      [--steps 20] [--batch 128] [--profile] [--data data/cifar-10-batches-bin]
 
---profile also prints, per operation, the ms per step of each configuration (one more round).
+--profile also prints, per operation, the ms per step of each configuration (one more round),
+and beside them two real workers in lockstep (`train --workers 2 --worker-threads 1
+--profile-worker-operations`, real data from --data, rank 0's median over 10-step windows after
+the first; their batch-norm rows include the batch-norm meetings, which run inside them).
 Build with -c release. Run it on a quiet machine: the processes share both cores.
 """
-import argparse, json, statistics, subprocess, sys
+import argparse, json, shutil, statistics, subprocess, sys, tempfile
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--binary", default=".build/release/resnet-ddp")
@@ -24,6 +27,7 @@ parser.add_argument("--rounds", type=int, default=3)
 parser.add_argument("--steps", type=int, default=20)
 parser.add_argument("--batch", type=int, default=128)
 parser.add_argument("--profile", action="store_true")
+parser.add_argument("--data", default="data/cifar-10-batches-bin")
 args = parser.parse_args()
 if args.batch < 2 or args.batch % 2:
     sys.exit("--batch must be even and at least 2")
@@ -87,11 +91,32 @@ if args.profile:
             if len(parts) >= 6 and parts[-5].isdigit():
                 table[" ".join(parts[:-5])] = float(parts[-4])
         return table
+    def lockstep_workers():
+        """Rank 0's median ms per step of each operation over its windows (the first skipped)."""
+        out = tempfile.mkdtemp()
+        try:
+            steps = max(20, args.steps // 10 * 10 + 10)
+            done = subprocess.run(
+                [args.binary, "train", "--depth", str(args.depth), "--iterations", str(steps), "--log-every", "10",
+                 "--eval-every", "100000", "--checkpoint-every", "100000", "--out", out + "/run", "--data", args.data,
+                 "--workers", "2", "--worker-threads", "1", "--profile-workers", "--profile-worker-operations"],
+                capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"train --workers 2 failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        windows = [json.loads(line[len("operations "):]) for line in done.stderr.splitlines()
+                   if line.startswith("operations {")]
+        windows = [w for w in windows if w["rank"] == 0 and w["step"] > 10]
+        return {name: statistics.median(w["ms_per_step"].get(name, 0) for w in windows) for name in windows[0]["ms_per_step"]}
+
     profiles = []
     for name, processes, threads, batch in configurations:
         outs = run(processes, threads, batch, profile=True)
         profiles.append(operations(outs[0]))
+    profiles.append(lockstep_workers())
+    columns = [c[0] for c in configurations] + ["2 workers in lockstep (train)"]
     print()
-    print(f"{'operation (ms a step; first process of each)':<56}" + "".join(f"{c[0][:22]:>24}" for c in configurations))
+    print(f"{'operation (ms a step; first process of each)':<56}" + "".join(f"{c[:22]:>24}" for c in columns))
     for operation in profiles[0]:
         print(f"{operation:<56}" + "".join(f"{p.get(operation, float('nan')):24.2f}" for p in profiles))

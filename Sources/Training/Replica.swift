@@ -68,11 +68,12 @@ public final class Replica {
     private var criterion = SoftmaxCrossEntropy()
     private var input: Tensor?
 
-    public init(configuration: TrainingConfiguration, meanImage: [Float], threads: Int) throws {
+    /// `profiler`: times every operation (`ComputePool.measure`), for worker profiles.
+    public init(configuration: TrainingConfiguration, meanImage: [Float], threads: Int, profiler: Profiler? = nil) throws {
         let errors = configuration.validationErrors()
         guard errors.isEmpty else { throw TrainingError.invalidConfiguration(errors) }
         self.configuration = configuration
-        pool = ComputePool(threads: threads)
+        pool = ComputePool(threads: threads, profiler: profiler)
         model = ResNet(try configuration.architecture(), seed: configuration.seed, pool: pool)
         optimizer = SGD(
             parameterCount: model.store.parameterCount, momentum: configuration.momentum,

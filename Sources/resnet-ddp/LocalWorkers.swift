@@ -8,19 +8,21 @@ final class LocalWorkers: @unchecked Sendable {
 
     init(
         count: Int, coordinator: String, data: String, threads: Int, heartbeatTimeout: Double, helperPollMicroseconds: UInt64,
-        waitSpinMicroseconds: UInt64, profileEvery: Int = 0
+        waitSpinMicroseconds: UInt64, profileEvery: Int = 0, profileOperations: Bool = false
     ) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         for _ in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = [
+            var arguments = [
                 "worker", "--coordinator", coordinator, "--data", data, "--threads", String(threads),
                 "--ring-host", "127.0.0.1", "--parent-pid", String(getpid()),
                 "--heartbeat-timeout", String(heartbeatTimeout), "--profile-every", String(profileEvery),
                 "--helper-poll-microseconds", String(helperPollMicroseconds),
                 "--wait-spin-microseconds", String(waitSpinMicroseconds),
             ]
+            if profileOperations { arguments.append("--profile-operations") }
+            process.arguments = arguments
             try process.run()
             processes.append(process)
         }

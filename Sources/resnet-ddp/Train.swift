@@ -38,6 +38,8 @@ struct Train: ParsableCommand {
     var workerWaitSpinMicroseconds: UInt64?
     @Flag(help: "Workers print where their step time goes (JSON lines on stderr, every --log-every steps).")
     var profileWorkers = false
+    @Flag(help: "With --profile-workers: workers also print each engine operation's time per step.")
+    var profileWorkerOperations = false
     @OptionGroup(title: "Fault tolerance (with --workers)") var membership: MembershipOptions
     /// Set by `experiment`: stop with a checkpoint when that process ends.
     @Option(help: .hidden) var parentPid: Int32?
@@ -50,6 +52,7 @@ struct Train: ParsableCommand {
         if let workerThreads, workerThreads < 1 || workerThreads > 256 { throw ValidationError("--worker-threads must be between 1 and 256") }
         if workers == 0 && batchnorm != .sync { throw ValidationError("--batchnorm applies to --workers runs only") }
         if workers == 0 && profileWorkers { throw ValidationError("--profile-workers applies to --workers runs only") }
+        if profileWorkerOperations && !profileWorkers { throw ValidationError("--profile-worker-operations needs --profile-workers") }
         if workers == 0 && workerWaitSpinMicroseconds != nil {
             throw ValidationError("--worker-wait-spin-microseconds applies to --workers runs only")
         }
@@ -100,7 +103,8 @@ struct Train: ParsableCommand {
             let started = try LocalWorkers(
                 count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
                 heartbeatTimeout: membership.heartbeatTimeout, helperPollMicroseconds: engine.helperPollMicroseconds,
-                waitSpinMicroseconds: waitSpin, profileEvery: profileWorkers ? run.configuration.logEvery : 0)
+                waitSpinMicroseconds: waitSpin, profileEvery: profileWorkers ? run.configuration.logEvery : 0,
+                profileOperations: profileWorkerOperations)
             local = started
             coordinator.liveness = { started.exitedPIDs() }
         } finished: { succeeded in

@@ -31,6 +31,8 @@ struct WorkerCommand: ParsableCommand {
             "Print where this worker's step time goes (compute, batch-norm and gradient all-reduces, "
                 + "waiting for the next step) as a JSON line on stderr every this many steps; 0: never."))
     var profileEvery = 0
+    @Flag(help: "With --profile-every: also print each engine operation's time per step (an \"operations\" JSON line).")
+    var profileOperations = false
     @Option(
         help: ArgumentHelp(
             "Microseconds a wait for another worker's message polls before it sleeps (0: sleep at once, "
@@ -48,6 +50,7 @@ struct WorkerCommand: ParsableCommand {
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard profileEvery >= 0 else { throw ValidationError("--profile-every must be 0 or more") }
+        if profileOperations && profileEvery == 0 { throw ValidationError("--profile-operations needs --profile-every") }
         guard waitSpinMicroseconds <= Worker.Options.maximumWaitSpinMicroseconds else {
             throw ValidationError("--wait-spin-microseconds must be at most \(Worker.Options.maximumWaitSpinMicroseconds)")
         }
@@ -71,6 +74,7 @@ struct WorkerCommand: ParsableCommand {
         options.heartbeatTimeout = heartbeatTimeout
         options.injectFaults = injectFaults
         options.profileEvery = profileEvery
+        options.profileOperations = profileOperations
         options.waitSpinMicroseconds = waitSpinMicroseconds
         options.faultPlan = try faultPlan.map { try FaultPlan(parsing: $0) }
         do { options.curve = try security.load() } catch { fail("worker: \(error)") }

@@ -189,4 +189,34 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
         #expect(Set(profiles.compactMap { $0["rank"] as? Int }) == [0, 1])
         #expect(Set(profiles.compactMap { $0["step"] as? Int }) == [2, 4])
     }
+
+    /// `--profile-worker-operations`: beside each phase line, the engine's time per operation,
+    /// which fits inside the step it was measured in.
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func workersReportTheirOperations() throws {
+        let out = temporaryDirectory() + "/run"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, output) = try ToolProcess.run(
+            [
+                "train", "--workers", "2", "--worker-threads", "1", "--depth", "8", "--iterations", "4",
+                "--log-every", "2", "--profile-workers", "--profile-worker-operations", "--out", out,
+                "--data", realDataDirectory!,
+            ], seconds: 120)
+        try #require(status == 0, "\(output)")
+        let lines = output.split(separator: "\n")
+        let parse = { (prefix: String) in
+            try lines.filter { $0.hasPrefix(prefix + " {") }.map { line in
+                try #require(JSONSerialization.jsonObject(with: Data(line.dropFirst(prefix.count + 1).utf8)) as? [String: Any])
+            }
+        }
+        let phases = try parse("phases"), operations = try parse("operations")
+        #expect(operations.count == 4, "two windows of two workers: \(output)")
+        for window in operations {
+            let times = try #require(window["ms_per_step"] as? [String: Double], "\(window)")
+            let phase = try #require(phases.first { $0["rank"] as? Int == window["rank"] as? Int && $0["step"] as? Int == window["step"] as? Int })
+            let step = try #require(phase["step_ms"] as? Double)
+            #expect(times.keys.contains { $0.hasPrefix("conv ") && $0.hasSuffix(" forward") }, "\(window)")
+            #expect(times.values.allSatisfy { $0 >= 0 } && times.values.reduce(0, +) <= step, "\(window) in a step of \(step) ms")
+        }
+    }
 }

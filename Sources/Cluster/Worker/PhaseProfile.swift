@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Timing
 import Training
 
@@ -27,6 +28,16 @@ struct PhaseProfile {
         let timings = fields.map { "\"\($0.0)\": \(String(format: "%.3f", $0.1))" }.joined(separator: ", ")
         return "{\"rank\": \(rank), \"world_size\": \(worldSize), \"step\": \(lastStep), \"steps\": \(steps), "
             + "\"batchnorm_allreduces_per_step\": \(statisticsCalls / max(steps, 1)), \(timings)}"
+    }
+}
+
+extension PhaseProfile {
+    /// One JSON object: each operation's milliseconds per step over the window (batch-norm
+    /// operations include their meetings, which run inside them).
+    static func operationsJSON(_ report: [(name: String, entry: Profiler.Entry)], rank: Int, steps: Int, lastStep: Int) -> String {
+        let perStep = 1000 / Double(max(steps, 1))
+        let timings = report.map { "\"\($0.name)\": \(String(format: "%.3f", $0.entry.seconds * perStep))" }.joined(separator: ", ")
+        return "{\"rank\": \(rank), \"step\": \(lastStep), \"steps\": \(steps), \"ms_per_step\": {\(timings)}}"
     }
 }
 

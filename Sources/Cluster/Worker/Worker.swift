@@ -22,11 +22,15 @@ public final class Worker {
         let clock = PhaseClock()
         let synchronizer: RingGradientSynchronizer
 
-        init(runID: UInt64, setup: ControlMessage.Setup, files: DatasetFiles, threads: Int, ring: ZMQCommunicator) throws {
+        init(
+            runID: UInt64, setup: ControlMessage.Setup, files: DatasetFiles, threads: Int, ring: ZMQCommunicator,
+            profiler: Profiler?
+        ) throws {
             self.runID = runID
             self.ring = ring
             data = try CIFAR10.split(files.train, validation: setup.configuration.validation, test: files.test)
-            replica = try Replica(configuration: setup.configuration, meanImage: data.meanImage, threads: threads)
+            replica = try Replica(
+                configuration: setup.configuration, meanImage: data.meanImage, threads: threads, profiler: profiler)
             let allReduce = AllReduce(ring)
             if setup.batchNorm == .sync {
                 replica.model.synchronizeBatchNorm(with: RingStatisticsReducer(allReduce, sequence: sequence, clock: clock))
@@ -197,7 +201,9 @@ public final class Worker {
                 context: context, runID: header.runID, incoming: ringSocket, control: control,
                 timeout: options.timeout, faults: faults, curve: options.curve?.keys, log: log)
             ring.waitSpinSeconds = Double(options.waitSpinMicroseconds) / 1e6
-            session = try Session(runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring)
+            session = try Session(
+                runID: header.runID, setup: setup, files: files, threads: options.threads, ring: ring,
+                profiler: options.profileOperations ? Profiler() : nil)
             channel.runID = header.runID
             heartbeat.runID = header.runID
             ring.interrupt = { [unowned self] in try self.pollControl() }
@@ -273,6 +279,7 @@ public final class Worker {
                 learningRate: command.learningRate, synchronizer: session.synchronizer)
         } catch is Interrupted {
             session.clock.profile = PhaseProfile()
+            session.replica.pool.profiler?.reset()
             // Forward already moved the running statistics: back to the step's start.
             try session.replica.load(start)
             log("\(name): step \(command.step + 1) aborted by the coordinator (epoch \(epoch))")
@@ -298,6 +305,10 @@ public final class Worker {
         clock.profile.stepSeconds += stepSeconds
         guard clock.profile.steps == options.profileEvery else { return }
         log("phases " + clock.profile.json(rank: Int(channel.sender), worldSize: session?.ring.size ?? 1, lastStep: step))
+        if let profiler = session?.replica.pool.profiler {
+            log("operations " + PhaseProfile.operationsJSON(profiler.report, rank: Int(channel.sender), steps: clock.profile.steps, lastStep: step))
+            profiler.reset()
+        }
         clock.profile = PhaseProfile()
     }
 

@@ -23,6 +23,8 @@ extension Worker {
         public var curve: (keys: CurveKeyPair, coordinatorKey: String)?
         /// Print a phase profile (JSON, on the log) every this many steps; 0: never.
         public var profileEvery = 0
+        /// With `profileEvery`: also print each operation's time (the engine's profiler).
+        public var profileOperations = false
         /// Microseconds a data-plane receive polls before it sleeps (see `ZMQCommunicator.waitSpinSeconds`).
         public var waitSpinMicroseconds: UInt64 = Worker.Options.defaultWaitSpinMicroseconds
         /// Off: on 2 cores a 300 us spin gained 4-6 % in one quiet window and nothing in later,
