@@ -10,7 +10,10 @@ struct Experiment: ParsableCommand {
             ResNet-110 with the paper's 400-step warm-up at lr 0.01). table: ResNet-20, 32, 44, 56, 110. \
             Schedules: paper (64k steps, lr divided by 10 at 32k and 48k) or short (--iterations N, divided \
             at N/2 and 3N/4). Each run is `resnet-ddp train` in OUT/<model>; Ctrl-C stops the current run \
-            with a checkpoint, and running the same command again continues where it stopped. Plot with \
+            with a checkpoint, and running the same command again continues where it stopped. A run that fails \
+            (a lost worker, a killed process) is resumed from its newest checkpoint, up to --max-restarts \
+            times in a row without a new checkpoint in between; resuming is exact, so it costs only the \
+            steps since that checkpoint. Plot with \
             scripts/plot-results figure6 OUT and tabulate with scripts/plot-results table OUT.
             """)
 
@@ -37,6 +40,10 @@ struct Experiment: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Training images held out for validation (the paper's curves use 5000).")
     var validation = 0
+    @Option(help: "Steps between checkpoints of every run: what a stop or a restart can lose.")
+    var checkpointEvery = 500
+    @Option(help: "Times a failed run is resumed from its newest checkpoint before the experiment gives up (reset by each new checkpoint).")
+    var maxRestarts = 3
     @OptionGroup var dataOptions: DataOptions
 
     func validate() throws {
@@ -45,6 +52,8 @@ struct Experiment: ParsableCommand {
             throw ValidationError("--depths must be comma-separated depths of the form 6n+2, e.g. 20,56")
         }
         if workers < 0 { throw ValidationError("--workers must be non-negative") }
+        if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
+        if maxRestarts < 0 || maxRestarts > 1000 { throw ValidationError("--max-restarts must be between 0 and 1000") }
     }
 
     /// (run name, depth, residual, warm-up steps)
@@ -71,41 +80,60 @@ struct Experiment: ParsableCommand {
         let forwarder = SignalForwarder()
         for (index, (runName, depth, residual, warmup)) in runs.enumerated() {
             let directory = URL(fileURLWithPath: out).appendingPathComponent(runName).path
-            var arguments = ["train", "--data", dataOptions.data, "--iterations", String(total)]
-            if let latest = try? CheckpointDirectory(runDirectory: directory).latestValid() {
-                if latest.checkpoint.step >= total {
-                    print("[\(index + 1)/\(runs.count)] \(runName): finished (\(latest.checkpoint.step) steps), skipped")
-                    continue
+            let label = "[\(index + 1)/\(runs.count)] \(runName)"
+            var restarts = 0
+            while true {
+                let latest = (try? CheckpointDirectory(runDirectory: directory).latestValid())?.checkpoint.step
+                if let latest, latest >= total {
+                    print("\(label): finished (\(latest) steps), skipped")
+                    break
                 }
-                print("[\(index + 1)/\(runs.count)] \(runName): resuming at step \(latest.checkpoint.step) of \(total)")
-                arguments += ["--resume", directory]
-            } else {
-                print("[\(index + 1)/\(runs.count)] \(runName): starting (\(total) steps, lr / 10 at \(milestones))")
-                arguments += [
-                    "--out", directory, "--depth", String(depth), "--milestones", milestones.map(String.init).joined(separator: ","),
-                    "--seed", String(seed), "--validation", String(validation), "--warmup", String(warmup),
-                ]
-                if !residual { arguments.append("--plain") }
-            }
-            if workers > 0 { arguments += ["--workers", String(workers)] }
-            // Frequent checkpoints: a long experiment is stopped and resumed across sittings.
-            arguments += ["--checkpoint-every", "500"]
-            if let threads { arguments += [workers > 0 ? "--worker-threads" : "--threads", String(threads)] }
-            arguments += ["--parent-pid", String(getpid())]  // it stops with a checkpoint if we die
-            fflush(nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            try forwarder.run(process)
-            if forwarder.interrupted {
-                fail("interrupted during \(runName); run the same command again to continue", code: 130)
-            }
-            guard process.terminationStatus == 0 else {
-                fail(
-                    "\(runName) stopped (exit status \(process.terminationStatus)); run the same command again to continue",
-                    code: process.terminationStatus == 130 ? 130 : 1)
+                var arguments = ["train", "--data", dataOptions.data, "--iterations", String(total)]
+                if let latest {
+                    if restarts == 0 { print("\(label): resuming at step \(latest) of \(total)") }
+                    arguments += ["--resume", directory]
+                } else {
+                    print("\(label): starting (\(total) steps, lr / 10 at \(milestones))")
+                    arguments += [
+                        "--out", directory, "--depth", String(depth), "--milestones", milestones.map(String.init).joined(separator: ","),
+                        "--seed", String(seed), "--validation", String(validation), "--warmup", String(warmup),
+                    ]
+                    if !residual { arguments.append("--plain") }
+                }
+                let status = try train(arguments: arguments, forwarder: forwarder, executable: executable)
+                if forwarder.interrupted {
+                    fail("interrupted during \(runName); run the same command again to continue", code: 130)
+                }
+                if status == 0 { break }
+                let reached = (try? CheckpointDirectory(runDirectory: directory).latestValid())?.checkpoint.step
+                // Only a run with a checkpoint is resumed: one that fails before its first is not started again.
+                if let reached, status != 130 {
+                    if reached > latest ?? -1 { restarts = 0 }  // this attempt made progress
+                    if restarts < maxRestarts {
+                        restarts += 1
+                        print("\(label): stopped (exit status \(status)); restart \(restarts) of \(maxRestarts) from step \(reached)")
+                        continue
+                    }
+                }
+                fail("\(runName) stopped (exit status \(status)); run the same command again to continue", code: status == 130 ? 130 : 1)
             }
         }
         print("experiment \(name.rawValue) complete in \(out)")
+    }
+
+    /// Runs one `train` with the flags every run of the experiment shares; its exit status.
+    private func train(arguments: [String], forwarder: SignalForwarder, executable: String) throws -> Int32 {
+        var arguments = arguments
+        if workers > 0 { arguments += ["--workers", String(workers)] }
+        // Frequent checkpoints: a long experiment is stopped and resumed across sittings.
+        arguments += ["--checkpoint-every", String(checkpointEvery)]
+        if let threads { arguments += [workers > 0 ? "--worker-threads" : "--threads", String(threads)] }
+        arguments += ["--parent-pid", String(getpid())]  // it stops with a checkpoint if we die
+        fflush(nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try forwarder.run(process)
+        return process.terminationStatus
     }
 }

@@ -38,12 +38,13 @@ func processes(mentioning text: String) -> [Int32] {
 }
 
 /// A long figure6 experiment of ResNet-8 / plain-8 in a new folder, started and past its first metrics line.
-private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
+private func startLongExperiment(_ extra: [String] = []) throws -> (tool: ToolProcess, out: String) {
     let out = temporaryDirectory() + "/experiment"
-    let tool = try ToolProcess([
-        "experiment", "figure6", "--out", out, "--depths", "8", "--schedule", "short",
-        "--iterations", "100000", "--threads", "1", "--data", realDataDirectory!,
-    ])
+    let tool = try ToolProcess(
+        [
+            "experiment", "figure6", "--out", out, "--depths", "8", "--schedule", "short",
+            "--iterations", "100000", "--threads", "1", "--data", realDataDirectory!,
+        ] + extra)
     let metrics = "\(out)/plain-8/metrics.jsonl"
     let started = waitUntil(seconds: 120) { ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").contains("\"step\"") }
     if !started { kill(tool.process.processIdentifier, SIGKILL) }
@@ -93,6 +94,30 @@ private func startLongExperiment() throws -> (tool: ToolProcess, out: String) {
         #expect(cut.status != 0)
         #expect(cut.output.contains("--iterations 10 is below the step the run has reached"), "\(cut.output)")
         #expect(try String(contentsOfFile: "\(run)/config.json", encoding: .utf8) == config)
+    }
+
+    /// A `train` that dies (SIGKILL: the OOM killer, a lost worker's error) is resumed from its
+    /// newest checkpoint by the experiment, which trains on to the next checkpoint.
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func failedRunIsResumedFromItsNewestCheckpoint() throws {
+        let (tool, out) = try startLongExperiment(["--checkpoint-every", "20"])
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let run = "\(out)/plain-8"
+        let directory = CheckpointDirectory(runDirectory: run)
+        try #require(waitUntil(seconds: 300) { (try? directory.latestValid()) != nil }, "no checkpoint: \(tool.output)")
+        let first = try #require(processes(mentioning: run).first)
+        kill(first, SIGKILL)
+        let restart = #/restart 1 of 3 from step (\d+)/#
+        try #require(waitUntil(seconds: 60) { tool.output.contains(restart) }, "\(tool.output)")
+        let match = try #require(tool.output.firstMatch(of: restart))
+        let from = try #require(Int(match.1))
+        #expect(processes(mentioning: run).allSatisfy { $0 != first })
+        #expect(
+            waitUntil(seconds: 300) { ((try? directory.latestValid())?.checkpoint.step ?? 0) > from },
+            "no checkpoint after step \(from): \(tool.output)")
+        kill(tool.process.processIdentifier, SIGINT)
+        #expect(tool.wait(seconds: 60) == 130, "\(tool.output)")
+        #expect(!tool.output.contains("restart 2"), "\(tool.output)")
     }
 }
 

@@ -14,6 +14,8 @@ struct FlagValidationTests {
         (["train", "--helper-poll-microseconds", "10000001"], "--helper-poll-microseconds must be at most 10000000"),
         (["worker", "--coordinator", "tcp://127.0.0.1:1", "--helper-poll-microseconds", "-1"], "--helper-poll-microseconds"),
         (["train", "--profile-workers"], "--profile-workers applies to --workers runs only"),
+        (["experiment", "figure6", "--out", "/nonexistent/x", "--max-restarts", "1001"], "--max-restarts must be between 0 and 1000"),
+        (["experiment", "figure6", "--out", "/nonexistent/x", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
         (["train", "--workers", "2", "--profile-worker-operations"], "--profile-worker-operations needs --profile-workers"),
         (["worker", "--coordinator", "tcp://127.0.0.1:1", "--profile-operations"], "--profile-operations needs --profile-every"),
         (["train", "--worker-wait-spin-microseconds", "300"], "--worker-wait-spin-microseconds applies to --workers runs only"),
