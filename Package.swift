@@ -48,7 +48,11 @@ let package = Package(
         .systemLibrary(name: "CZMQ"),
         .target(name: "Transport", dependencies: ["CZMQ", "Timing"]),
         .target(name: "Collectives"),
-        .target(name: "Cluster", dependencies: ["Training", "Collectives", "Transport", "Layers", "TensorCore", "CIFAR", "Models", "Timing"]),
+        // sched_setaffinity for `worker --cpus` (the CPU_SET macros do not import into Swift).
+        .target(name: "CAffinity"),
+        .target(
+            name: "Cluster",
+            dependencies: ["Training", "Collectives", "Transport", "Layers", "TensorCore", "CIFAR", "Models", "Timing", "CAffinity"]),
         .executableTarget(
             name: "resnet-ddp",
             dependencies: [

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// Worker processes started by `train --workers W` on this machine: the same executable run as
@@ -8,10 +9,11 @@ final class LocalWorkers: @unchecked Sendable {
 
     init(
         count: Int, coordinator: String, data: String, threads: Int, heartbeatTimeout: Double, helperPollMicroseconds: UInt64,
-        waitSpinMicroseconds: UInt64, profileEvery: Int = 0, profileOperations: Bool = false
+        waitSpinMicroseconds: UInt64, profileEvery: Int = 0, profileOperations: Bool = false, cpus: [[Int]]? = nil
     ) throws {
+        precondition(cpus.map { $0.count == count } ?? true, "one CPU list per worker")
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        for _ in 0..<count {
+        for index in 0..<count {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             var arguments = [
@@ -22,6 +24,7 @@ final class LocalWorkers: @unchecked Sendable {
                 "--wait-spin-microseconds", String(waitSpinMicroseconds),
             ]
             if profileOperations { arguments.append("--profile-operations") }
+            if let cpus { arguments += ["--cpus", CPUAffinity.format(cpus[index])] }
             process.arguments = arguments
             try process.run()
             processes.append(process)

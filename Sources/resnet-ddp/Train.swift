@@ -36,6 +36,13 @@ struct Train: ParsableCommand {
             "Microseconds a worker's wait for another worker polls before it sleeps "
                 + "(default 0: sleep at once; only worth trying when workers x threads fit the cores).", valueName: "us"))
     var workerWaitSpinMicroseconds: UInt64?
+    @Flag(
+        help: """
+            Bind local worker i to its own CPUs (worker threads each, in the order this process may use \
+            them; needs workers x worker threads <= those CPUs). Off by default: two runs at once would \
+            share the same CPUs.
+            """)
+    var bindWorkers = false
     @Flag(help: "Workers print where their step time goes (JSON lines on stderr, every --log-every steps).")
     var profileWorkers = false
     @Flag(help: "With --profile-workers: workers also print each engine operation's time per step.")
@@ -59,6 +66,23 @@ struct Train: ParsableCommand {
         if let spin = workerWaitSpinMicroseconds, spin > Worker.Options.maximumWaitSpinMicroseconds {
             throw ValidationError("--worker-wait-spin-microseconds must be at most \(Worker.Options.maximumWaitSpinMicroseconds)")
         }
+        if bindWorkers {
+            guard workers > 0 else { throw ValidationError("--bind-workers applies to --workers runs only") }
+            do { _ = try workerCPUs(threads: workerThreads ?? max(1, engine.resolvedThreads / workers)) } catch {
+                throw ValidationError("--bind-workers: \(error)")
+            }
+        }
+    }
+
+    /// Worker i's CPUs under --bind-workers: the i-th run of `threads` CPUs this process may use.
+    func workerCPUs(threads: Int) throws -> [[Int]] {
+        let allowed = try CPUAffinity.allowedCPUs()
+        guard workers * threads <= allowed.count else {
+            throw CPUAffinity.Problem.syntax(
+                "\(workers) workers x \(threads) threads need \(workers * threads) CPUs; this process may use "
+                    + "\(allowed.count) (\(CPUAffinity.format(allowed)))")
+        }
+        return (0..<workers).map { Array(allowed[($0 * threads)..<(($0 + 1) * threads)]) }
     }
 
     func run() throws {
@@ -90,9 +114,11 @@ struct Train: ParsableCommand {
         }
         let threads = workerThreads ?? max(1, engine.resolvedThreads / workers)
         let waitSpin = workerWaitSpinMicroseconds ?? Worker.Options.defaultWaitSpinMicroseconds
+        let cpus = bindWorkers ? try workerCPUs(threads: threads) : nil
         display.message(
             "\(architecture.name): \(architecture.parameterCount) parameters; \(workers) local workers x "
-                + "\(threads) threads, batch norm \(batchnorm.rawValue), wait spin \(waitSpin) us; run directory \(run.directory)")
+                + "\(threads) threads\(cpus.map { ", bound to CPUs " + $0.map(CPUAffinity.format).joined(separator: " | ") } ?? ""), "
+                + "batch norm \(batchnorm.rawValue), wait spin \(waitSpin) us; run directory \(run.directory)")
         let options = Coordinator.Options(
             listen: "tcp://127.0.0.1:*", workers: workers, minWorkers: membership.minWorkers,
             maxWorkers: membership.maxWorkers, batchNorm: batchnorm, rendezvousTimeout: Self.localRendezvousTimeout,
@@ -104,7 +130,7 @@ struct Train: ParsableCommand {
                 count: workers, coordinator: coordinator.endpoint, data: dataOptions.data, threads: threads,
                 heartbeatTimeout: membership.heartbeatTimeout, helperPollMicroseconds: engine.helperPollMicroseconds,
                 waitSpinMicroseconds: waitSpin, profileEvery: profileWorkers ? run.configuration.logEvery : 0,
-                profileOperations: profileWorkerOperations)
+                profileOperations: profileWorkerOperations, cpus: cpus)
             local = started
             coordinator.liveness = { started.exitedPIDs() }
         } finished: { succeeded in

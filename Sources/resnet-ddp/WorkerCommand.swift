@@ -38,6 +38,11 @@ struct WorkerCommand: ParsableCommand {
             "Microseconds a wait for another worker's message polls before it sleeps (0: sleep at once, "
                 + "for hosts with more workers than cores).", valueName: "us"))
     var waitSpinMicroseconds: UInt64 = Worker.Options.defaultWaitSpinMicroseconds
+    @Option(
+        help: ArgumentHelp(
+            "Bind all of this worker's threads (engine, ZeroMQ I/O, heartbeat) to these CPUs, e.g. 0 or 2-3 "
+                + "(default: unbound; see train --bind-workers).", valueName: "list"))
+    var cpus: String?
     @OptionGroup(title: "Security") var security: WorkerSecurityOptions
     @Option(help: .hidden)
     var faultPlan: String?
@@ -54,6 +59,9 @@ struct WorkerCommand: ParsableCommand {
         guard waitSpinMicroseconds <= Worker.Options.maximumWaitSpinMicroseconds else {
             throw ValidationError("--wait-spin-microseconds must be at most \(Worker.Options.maximumWaitSpinMicroseconds)")
         }
+        if let cpus {
+            do { _ = try CPUAffinity.parse(cpus) } catch { throw ValidationError("--cpus: \(error)") }
+        }
         guard heartbeatTimeout >= HeartbeatTiming.minimumTimeout else { throw ValidationError(heartbeatTimeoutProblem) }
         if let injectFaults {
             do { _ = try FaultInjector(spec: injectFaults) } catch { throw ValidationError("--inject-faults: \(error)") }
@@ -64,10 +72,21 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        // First, so that every thread started from here on inherits the binding.
+        if let cpus {
+            do {
+                let requested = try CPUAffinity.parse(cpus)
+                let bound = try CPUAffinity.bindProcess(to: requested)
+                guard bound == requested else {
+                    fail("worker: --cpus \(cpus): bound to \(CPUAffinity.format(bound)) instead")
+                }
+                log("worker: threads bound to CPU \(CPUAffinity.format(bound)) (pid \(getpid()))")
+            } catch { fail("worker: --cpus \(cpus): \(error)") }
+        }
         engine.apply()
         // Started by `train --workers`: Ctrl-C goes to the launcher, which stops the run cleanly.
         if parentPid != nil { signal(SIGINT, SIG_IGN) }
-        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         var options = Worker.Options(
             coordinator: coordinator, dataDirectory: dataOptions.data, threads: engine.resolvedThreads,
             ringHost: ringHost, timeout: timeout, parentPID: parentPid)

@@ -28,6 +28,12 @@ struct FlagValidationTests {
             "--wait-spin-microseconds must be at most 1000000"
         ),
         (["worker", "--coordinator", "tcp://127.0.0.1:1", "--wait-spin-microseconds", "-1"], "--wait-spin-microseconds"),
+        (["train", "--bind-workers"], "--bind-workers applies to --workers runs only"),
+        (["train", "--workers", "2", "--worker-threads", "256", "--bind-workers"], "2 workers x 256 threads need 512 CPUs"),
+        (["worker", "--coordinator", "tcp://127.0.0.1:1", "--cpus", "3-1"], "--cpus: CPU range 3-1 in '3-1' runs backwards"),
+        (["worker", "--coordinator", "tcp://127.0.0.1:1", "--cpus", "0,x"], "--cpus: '0,x' is not a CPU list"),
+        (["worker", "--coordinator", "tcp://127.0.0.1:1", "--cpus", "0,0"], "--cpus: '0,0' names a CPU twice"),
+        (["worker", "--coordinator", "tcp://127.0.0.1:1", "--cpus", "99999"], "--cpus: CPU 99999 in '99999' is above the largest index"),
         (["bench", "--allreduce", "--allreduce-workers", "1"], "--allreduce-workers: '1' is not 2...64"),
         (["bench", "--allreduce", "--allreduce-algorithms", "tree"], "--allreduce-algorithms: 'tree' is not one of"),
         (["bench", "--allreduce", "--allreduce-elements", "0"], "--allreduce-elements: '0' is not a size"),
