@@ -7,7 +7,8 @@ struct Experiment: ParsableCommand {
         abstract: "Run a named set of trainings into one results folder, resuming unfinished runs and skipping finished ones.",
         discussion: """
             figure6: plain and residual nets of depth 20, 32, 44, 56 (the paper's Figure 6; --with-110 adds \
-            ResNet-110 with the paper's 400-step warm-up at lr 0.01). table: ResNet-20, 32, 44, 56, 110. \
+            ResNet-110 with the paper's 400-step warm-up at lr 0.01; --nets plain or resnet keeps one kind). \
+            table: ResNet-20, 32, 44, 56, 110. \
             Schedules: paper (64k steps, lr divided by 10 at 32k and 48k) or short (--iterations N, divided \
             at N/2 and 3N/4). Each run is `resnet-ddp train` in OUT/<model>; Ctrl-C stops the current run \
             with a checkpoint, and running the same command again continues where it stopped. A run that fails \
@@ -19,6 +20,7 @@ struct Experiment: ParsableCommand {
 
     enum Name: String, ExpressibleByArgument, CaseIterable { case figure6, table }
     enum Schedule: String, ExpressibleByArgument, CaseIterable { case paper, short }
+    enum Net: String, CaseIterable { case plain, resnet }
 
     @Argument(help: "figure6 or table.")
     var name: Name
@@ -36,6 +38,8 @@ struct Experiment: ParsableCommand {
     var workers = 0
     @Option(help: "Depths to run, comma-separated (figure6 default: 20,32,44,56; table: 20,32,44,56,110).")
     var depths: String?
+    @Option(help: "Nets to run, comma-separated: plain, resnet (figure6 default: both; table: resnet only).")
+    var nets: String?
     @Option(help: "Seed of every run.")
     var seed: UInt64 = 1
     @Option(help: "Training images held out for validation (the paper's curves use 5000).")
@@ -51,9 +55,21 @@ struct Experiment: ParsableCommand {
         if let depths, depths.split(separator: ",").contains(where: { Int($0).map { $0 < 8 || ($0 - 2) % 6 != 0 } ?? true }) {
             throw ValidationError("--depths must be comma-separated depths of the form 6n+2, e.g. 20,56")
         }
+        if nets != nil && chosenNets.isEmpty {
+            throw ValidationError("--nets must be comma-separated names from: plain, resnet (got '\(nets!)')")
+        }
+        if name == .table && chosenNets.contains(.plain) { throw ValidationError("--nets: table trains residual nets only") }
+        if runs.isEmpty { throw ValidationError("--depths and --nets leave no run (ResNet-110 has no plain twin)") }
         if workers < 0 { throw ValidationError("--workers must be non-negative") }
         if checkpointEvery < 1 { throw ValidationError("--checkpoint-every must be at least 1") }
         if maxRestarts < 0 || maxRestarts > 1000 { throw ValidationError("--max-restarts must be between 0 and 1000") }
+    }
+
+    /// The nets of --nets; empty when the list names anything else (or nothing).
+    var chosenNets: Set<Net> {
+        guard let nets else { return name == .table ? [.resnet] : Set(Net.allCases) }
+        let names = nets.split(separator: ",", omittingEmptySubsequences: false).map { Net(rawValue: String($0)) }
+        return names.contains(nil) ? [] : Set(names.compactMap { $0 })
     }
 
     /// (run name, depth, residual, warm-up steps)
@@ -62,8 +78,9 @@ struct Experiment: ParsableCommand {
         switch name {
         case .figure6:
             let list = chosen ?? ([20, 32, 44, 56] + (with110 ? [110] : []))
-            return list.filter { $0 != 110 }.map { ("plain-\($0)", $0, false, 0) }
-                + list.map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) }
+            let plain = chosenNets.contains(.plain) ? list.filter { $0 != 110 }.map { ("plain-\($0)", $0, false, 0) } : []
+            let residual = chosenNets.contains(.resnet) ? list.map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) } : []
+            return plain + residual
         case .table:
             return (chosen ?? [20, 32, 44, 56, 110]).map { ("resnet-\($0)", $0, true, $0 == 110 ? 400 : 0) }
         }

@@ -78,7 +78,7 @@ struct Train: ParsableCommand {
     func workerCPUs(threads: Int) throws -> [[Int]] {
         let allowed = try CPUAffinity.allowedCPUs()
         guard workers * threads <= allowed.count else {
-            throw CPUAffinity.Problem.syntax(
+            throw ValidationError(
                 "\(workers) workers x \(threads) threads need \(workers * threads) CPUs; this process may use "
                     + "\(allowed.count) (\(CPUAffinity.format(allowed)))")
         }

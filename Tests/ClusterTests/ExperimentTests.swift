@@ -26,6 +26,23 @@ import Training
         #expect(second.status == 0)
         #expect(second.output.components(separatedBy: "skipped").count - 1 == 4, "\(second.output)")
     }
+
+    /// `--nets resnet` trains the residual net of each depth and never starts its plain twin (a
+    /// paper-schedule folder can then finish one kind without restarting the other).
+    @Test(.enabled(if: realDataDirectory != nil && resnetDDPExecutable != nil, "needs real CIFAR-10 and the release build"))
+    func netsKeepsOneKind() throws {
+        let out = temporaryDirectory() + "/figure6-nets"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try ToolProcess.run(
+            [
+                "experiment", "figure6", "--out", out, "--schedule", "short", "--iterations", "4", "--depths", "8",
+                "--nets", "resnet", "--data", realDataDirectory!,
+            ], seconds: 300)
+        try #require(result.status == 0, "\(result.output)")
+        #expect(try CheckpointDirectory(runDirectory: "\(out)/resnet-8").latestValid().checkpoint.step == 4)
+        #expect(!FileManager.default.fileExists(atPath: "\(out)/plain-8"), "\(result.output)")
+        #expect(result.output.contains("[1/1] resnet-8"), "\(result.output)")
+    }
 }
 
 /// Processes whose command line mentions `text` (zombies have none and are not listed).
