@@ -28,17 +28,33 @@ public struct AllReduce {
         try values.withUnsafeMutableBufferPointer { try sum($0, sequence: sequence) }
     }
 
-    public func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
+    /// The first half of a split sum: sends this rank's first message when the algorithm allows it
+    /// before any arrives (recursive doubling), and returns whether it did; then
+    /// `sum(_:sequence:firstSendDone:)` with the same values and sequence does the rest. The result
+    /// is the same as `sum` alone.
+    public func start(_ values: [Int64], sequence: UInt32) throws -> Bool {
+        guard communicator.size > 1, usesDoubling(values.count) else { return false }
+        return try values.withUnsafeBufferPointer { try RecursiveDoublingAllReduce(communicator).start($0, sequence: sequence) }
+    }
+
+    public func sum(_ values: inout [Int64], sequence: UInt32, firstSendDone: Bool) throws {
+        try values.withUnsafeMutableBufferPointer { try sum($0, sequence: sequence, firstSendDone: firstSendDone) }
+    }
+
+    private func usesDoubling(_ count: Int) -> Bool {
+        switch algorithm {
+        case .automatic: count <= Self.smallVectorLimit
+        case .ring: false
+        case .recursiveDoubling: true
+        }
+    }
+
+    public func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32, firstSendDone: Bool = false) throws {
         if communicator.size == 1 { return }
         precondition(communicator.size <= Self.maximumRanks, "more ranks than the tag space")
-        let doubling =
-            switch algorithm {
-            case .automatic: values.count <= Self.smallVectorLimit
-            case .ring: false
-            case .recursiveDoubling: true
-            }
-        if doubling {
-            try RecursiveDoublingAllReduce(communicator).sum(values, sequence: sequence)
+        precondition(!firstSendDone || usesDoubling(values.count), "only recursive doubling starts a sum early")
+        if usesDoubling(values.count) {
+            try RecursiveDoublingAllReduce(communicator).sum(values, sequence: sequence, firstSendDone: firstSendDone)
         } else {
             try RingAllReduce(communicator).sum(values, sequence: sequence)
         }

@@ -10,8 +10,30 @@ struct RecursiveDoublingAllReduce {
 
     init(_ communicator: any Communicator) { self.communicator = communicator }
 
-    func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32) throws {
+    /// This rank's first message of the sum (its peer and round), when it needs none from a peer
+    /// before it (all but the odd ranks that fold in an even neighbour): sent by `start`, then
+    /// skipped by `sum(firstSendDone:)`.
+    private var firstMessage: (peer: Int, round: Int)? {
         let size = communicator.size, rank = communicator.rank
+        var powerOfTwo = 1
+        while powerOfTwo * 2 <= size { powerOfTwo *= 2 }
+        let extra = size - powerOfTwo
+        if rank < 2 * extra { return rank % 2 == 0 ? (rank + 1, 0) : nil }
+        guard powerOfTwo > 1 else { return nil }
+        let partner = (rank - extra) ^ 1
+        return (partner < extra ? 2 * partner + 1 : partner + extra, 1)
+    }
+
+    /// Sends this rank's first message if it can go before any arrives; returns whether it did.
+    func start(_ values: UnsafeBufferPointer<Int64>, sequence: UInt32) throws -> Bool {
+        guard let first = firstMessage else { return false }
+        try communicator.send(UnsafeRawBufferPointer(values), to: first.peer, tag: collectiveTag(sequence: sequence, round: first.round))
+        return true
+    }
+
+    func sum(_ values: UnsafeMutableBufferPointer<Int64>, sequence: UInt32, firstSendDone: Bool = false) throws {
+        let size = communicator.size, rank = communicator.rank
+        var skipsSend = firstSendDone
         var powerOfTwo = 1
         while powerOfTwo * 2 <= size { powerOfTwo *= 2 }
         let extra = size - powerOfTwo
@@ -19,6 +41,10 @@ struct RecursiveDoublingAllReduce {
         var round = 0
         func tag() -> UInt32 { collectiveTag(sequence: sequence, round: round) }
         func send(to peer: Int) throws {
+            if skipsSend {
+                skipsSend = false
+                return
+            }
             try communicator.send(UnsafeRawBufferPointer(values), to: peer, tag: tag())
         }
         func add(from peer: Int) throws {

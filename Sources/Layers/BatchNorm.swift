@@ -30,6 +30,8 @@ public final class BatchNorm: Layer {
     private let meanBuffer: UnsafeMutablePointer<Float>
     /// The convolution producing the next `backward`'s dy has written its sums (`prepareGradientSums`).
     private var gradientSumsComputed = false
+    /// The backward totals whose sum over the replicas `startBackwardReduction` began.
+    private var startedBackward: (reduction: StartedReduction, totals: [Int64])?
     private var inverseStd = [Float]()
 
     public init(_ name: String, channels: Int, fusedReLU: Bool, store: ParameterStore, pool: ComputePool) {
@@ -98,6 +100,21 @@ public final class BatchNorm: Layer {
             sums: sums.reserve(batch: x.shape[0]))
     }
 
+    /// Synchronized batch norm, once the convolution producing the next `dy` has written its sums
+    /// (`prepareGradientSums`): adds the parameter gradients and starts the sum of the backward
+    /// totals over the replicas, so that the exchange overlaps that convolution's weight gradient;
+    /// the next `backward` finishes it. The same operations as `backward` alone, in the same order
+    /// for this layer: bitwise the same result.
+    public func startBackwardReduction() throws {
+        guard let reducer, gradientSumsComputed, startedBackward == nil, let x = input, output != nil else { return }
+        let images = x.nhwc.n
+        BatchNormKernels.addParameterGradients(
+            from: sums, images: images, inverseStd: inverseStd,
+            scaleGradient: store.accumulator(scale), shiftGradient: store.accumulator(shift))
+        let totals = sums.totals(batch: images, scale: FixedPoint.gradientScale)
+        startedBackward = (try reducer.startAllReduce(totals), totals)
+    }
+
     /// After a forward with a shortcut, `shortcutGradient` receives the gradient that flows into the
     /// shortcut (the output gradient masked by the ReLU), written in the same pass as the input gradient.
     public func backward(_ dy: Tensor, shortcutGradient: Tensor?) throws -> Tensor {
@@ -112,6 +129,7 @@ public final class BatchNorm: Layer {
     private func forwardPass(_ x: Tensor, mode: Mode, shortcut: Tensor?, statisticsComputed: Bool) throws -> Tensor {
         let d = x.nhwc
         precondition(d.c == channels, "batch norm expects \(channels) channels, got \(d.c)")
+        startedBackward = nil  // a step that failed between start and finish left it
         let y = Tensor.reusing(output, shape: x.shape)
         let gamma = store.pointer(scale), beta = store.pointer(shift)
         let rMean = store.pointer(runningMean), rVar = store.pointer(runningVariance)
@@ -184,16 +202,23 @@ public final class BatchNorm: Layer {
         let relu = fusedReLU || addedShortcut
         // dz = dy masked by the fused ReLU; per image, sums of dz and dz * (x - mean) per channel,
         // unless the convolution that produced dy wrote them (`prepareGradientSums`).
-        if !sumsComputed {
-            BatchNormKernels.gradientSums(of: dy, into: gradientSumsTarget(x), pool: pool)
+        var totals: [Int64]
+        if let started = startedBackward {
+            startedBackward = nil
+            totals = started.totals
+            try reducer?.finishAllReduce(started.reduction, &totals)
+        } else {
+            if !sumsComputed {
+                BatchNormKernels.gradientSums(of: dy, into: gradientSumsTarget(x), pool: pool)
+            }
+            // Parameter gradients per image, in fixed point: dbeta = sum dz, dgamma = istd * sum dz (x - mu).
+            BatchNormKernels.addParameterGradients(
+                from: sums, images: d.n, inverseStd: inverseStd,
+                scaleGradient: store.accumulator(scale), shiftGradient: store.accumulator(shift))
+            // Backward sums are as small as gradients: gradient scale.
+            totals = sums.totals(batch: d.n, scale: FixedPoint.gradientScale)
+            try reducer?.allReduce(&totals)
         }
-        // Parameter gradients per image, in fixed point: dbeta = sum dz, dgamma = istd * sum dz (x - mu).
-        BatchNormKernels.addParameterGradients(
-            from: sums, images: d.n, inverseStd: inverseStd,
-            scaleGradient: store.accumulator(scale), shiftGradient: store.accumulator(shift))
-        // Backward sums are as small as gradients: gradient scale.
-        var totals = sums.totals(batch: d.n, scale: FixedPoint.gradientScale)
-        try reducer?.allReduce(&totals)
         let (sumsDz, sumsDzCentered, images) = sums.decodeTotals(totals, scale: FixedPoint.gradientScale)
         let m = Float(Double(images) * Double(d.h * d.w))
         let gamma = store.pointer(scale)

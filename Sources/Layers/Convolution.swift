@@ -118,15 +118,10 @@ public final class Convolution: Layer {
             scratch = .allocate(capacity: needed)
             scratchCapacity = needed
         }
-        pool.measure(
-            "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-weights",
-            flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + dy.count)
-        ) {
-            Conv3x3.backwardWeights(
-                input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
-                scratch: scratch, shape: s, pool: pool)
+        guard computesInputGradient else {
+            backwardWeights(x: x, dy: dy, shape: s)
+            return dy
         }
-        guard computesInputGradient else { return dy }
         let dx = store.gradientBuffers.take(shape: s.inputShape)
         precondition(shortcutGradient.map { $0.shape == s.inputShape } ?? true, "shortcut gradient must have the input's shape")
         let gradientSums = stride == 1 ? norm?.prepareGradientSums(shape: s.inputShape) : nil
@@ -140,6 +135,21 @@ public final class Convolution: Layer {
                 transposedScratch: transposed.pointer, adding: shortcutGradient.map { UnsafePointer($0.pointer) },
                 gradientSums: gradientSums, shape: s, pool: pool)
         }
+        // The input gradient first: with its sums written, a synchronized batch norm sends them
+        // while this layer computes its weight gradient, which depends on neither (same bits).
+        if gradientSums != nil { try norm?.startBackwardReduction() }
+        backwardWeights(x: x, dy: dy, shape: s)
         return dx
+    }
+
+    private func backwardWeights(x: Tensor, dy: Tensor, shape s: Conv3x3Shape) {
+        pool.measure(
+            "conv \(s.inChannels)->\(s.outChannels)/\(s.stride) \(s.outHeight)x\(s.outWidth) backward-weights",
+            flops: 2 * Double(s.macs), bytes: 4 * Double(x.count + dy.count)
+        ) {
+            Conv3x3.backwardWeights(
+                input: x.pointer, outputGradient: dy.pointer, weightGradient: store.accumulator(weights),
+                scratch: scratch, shape: s, pool: pool)
+        }
     }
 }

@@ -58,6 +58,45 @@ func expectedSum(size: Int, count: Int) -> [Int64] {
         }
     }
 
+    /// A sum split into `start` and `sum(firstSendDone:)` (synchronized batch norm's backward
+    /// exchange, started before the weight gradient) is bitwise the exact sum, for every rank count
+    /// 1-8 and every algorithm; recursive doubling sends early on every rank that needs no message
+    /// first (all but the odd ranks that fold in an even neighbour), the ring never.
+    @Test(arguments: 1...8, [1, 129])
+    func splitSumIsTheExactSum(size: Int, count: Int) throws {
+        let expected = expectedSum(size: size, count: count)
+        var powerOfTwo = 1
+        while powerOfTwo * 2 <= size { powerOfTwo *= 2 }
+        let folding = 2 * (size - powerOfTwo)
+        for algorithm in AllReduce.Algorithm.allCases {
+            let world = LoopbackWorld(size: size)
+            let results = try onThreads(size) { rank in
+                var values = inputs(rank: rank, count: count)
+                let reduce = AllReduce(world.communicator(rank: rank), algorithm: algorithm)
+                let sent = try reduce.start(values, sequence: 9)
+                try reduce.sum(&values, sequence: 9, firstSendDone: sent)
+                return (values, sent)
+            }
+            for (rank, (result, sent)) in results.enumerated() {
+                #expect(result == expected, "\(algorithm): rank \(rank) of \(size), \(count) values")
+                let early = size > 1 && algorithm != .ring && !(rank < folding && rank % 2 == 1)
+                #expect(sent == early, "\(algorithm): rank \(rank) of \(size) sent early: \(sent)")
+            }
+        }
+    }
+
+    /// At two ranks the started message is all a peer needs: both start, then each finishes in
+    /// turn on one thread, which would wait forever (until the deadline) had `start` sent nothing.
+    @Test func startedSumsFinishWithoutThePeerProgressing() throws {
+        let world = LoopbackWorld(size: 2)
+        let reduces = (0..<2).map { AllReduce(world.communicator(rank: $0), algorithm: .automatic) }
+        var values = (0..<2).map { inputs(rank: $0, count: 129) }
+        let sent = try (0..<2).map { try reduces[$0].start(values[$0], sequence: 4) }
+        #expect(sent == [true, true])
+        for rank in 0..<2 { try reduces[rank].sum(&values[rank], sequence: 4, firstSendDone: true) }
+        #expect(values[0] == expectedSum(size: 2, count: 129) && values[1] == values[0])
+    }
+
     /// A rank receives at most ceil(log2 W) messages in recursive doubling, 2 (W-1) in the ring:
     /// at W = 8 (a power of two) and 6 (not).
     @Test(arguments: [(8, 3, 14), (6, 3, 10)])

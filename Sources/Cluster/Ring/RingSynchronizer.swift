@@ -30,6 +30,19 @@ final class RingStatisticsReducer: StatisticsReducer {
         clock.profile.statisticsCalls += 1
         try clock.time(\.statisticsSeconds) { try ring.sum(&values, sequence: sequence.take()) }
     }
+
+    func startAllReduce(_ values: [Int64]) throws -> StartedReduction {
+        let number = sequence.take()
+        let sent = try clock.time(\.statisticsSeconds) { try ring.start(values, sequence: number) }
+        return StartedReduction(sequence: number, firstSendDone: sent)
+    }
+
+    func finishAllReduce(_ started: StartedReduction, _ values: inout [Int64]) throws {
+        clock.profile.statisticsCalls += 1
+        try clock.time(\.statisticsSeconds) {
+            try ring.sum(&values, sequence: started.sequence, firstSendDone: started.firstSendDone)
+        }
+    }
 }
 
 /// Sums the fixed-point gradient accumulators over the ring (exact, the same on every worker).
